@@ -1,0 +1,44 @@
+# The two commands of the README are `make up` and `make test`; everything else is a step of them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+CACHE ?= $(HOME)/.cache/cariflex
+export CARIFLEX_CACHE := $(CACHE)
+# The collection resolves its own FQCN from the checkout through .cache/collections (see ansible.cfg).
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+
+# Fragments add their own targets and append to these lists.
+TEST_TARGETS :=
+include $(wildcard mk/*.mk)
+
+.PHONY: help venv collection-link host-deps engine images lint sanity unit integration molecule \
+	scenario test up down clean requirements-refresh
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+venv: $(VENV)/.stamp collection-link ## the pinned toolchain in .venv
+$(VENV)/.stamp: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+collection-link:
+	@mkdir -p .cache/collections/ansible_collections/digitribe
+	@ln -sfn ../../../.. .cache/collections/ansible_collections/digitribe/cariflex
+
+host-deps: ## Debian packages the harness needs (installs the missing ones; Debian and root only)
+	scripts/host-deps
+
+unit: venv ## unit tests of modules, module_utils and harness scripts
+	$(VENV)/bin/pytest tests/unit
+
+integration: venv host-deps ## modules against a real FlexMeasures on loopback
+	$(VENV)/bin/pytest -p no:cacheprovider tests/integration
+
+requirements-refresh: ## re-pin requirements.txt from the loose names in it
+	scripts/requirements-refresh

@@ -1,0 +1,5 @@
+"""The WSGI entry point gunicorn serves, as in the upstream image."""
+
+from flexmeasures.app import create
+
+application = create()
