@@ -40,5 +40,42 @@ unit: venv ## unit tests of modules, module_utils and harness scripts
 integration: venv host-deps ## modules against a real FlexMeasures on loopback
 	$(VENV)/bin/pytest -p no:cacheprovider tests/integration
 
+engine: host-deps ## a Docker engine and the local registry (started if missing)
+	@scripts/engine >/dev/null
+
+images: venv engine ## build the harness's images (cached) and push them to the local registry
+	$(VENV)/bin/python scripts/images.py build
+	$(VENV)/bin/python scripts/images.py push "$$(scripts/engine)"
+
+lint: venv ## yamllint, ansible-lint (production profile), ruff, hadolint
+	yamllint --strict .
+	ansible-lint
+	ruff check .
+	ruff format --check .
+	hadolint images/*/Dockerfile
+
+sanity: venv ## ansible-test sanity on a copy of the collection
+	scripts/sanity
+
+# Every scenario, the harness's own first.
+SCENARIOS ?= harness $(filter-out harness,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+molecule: images ## every Molecule scenario (scripts/scenario: idempotence and a no-change check mode)
+	@for s in $(SCENARIOS); do scripts/scenario "$$s"; done
+
+scenario: images ## one Molecule scenario: make scenario S=NAME (KEEP=1 keeps the host)
+	scripts/scenario "$(S)"
+
+test: lint sanity unit integration $(TEST_TARGETS) molecule ## everything CI runs
+	@echo "make test: all passed"
+
+up: images ## the dev host with the whole system: site.yml -i inventories/dev, then URLs and health
+	scripts/dev-host up
+
+down: ## remove the dev host
+	scripts/dev-host down
+
+clean: down ## remove the venv, caches in the checkout and artifacts (not the image cache)
+	rm -rf $(VENV) .cache artifacts build
+
 requirements-refresh: ## re-pin requirements.txt from the loose names in it
 	scripts/requirements-refresh
