@@ -1,0 +1,16 @@
+"""Logging for the containers: one line per record on stderr, for `docker logs`."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("CARIFLEX_OPENADR_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # openleadr logs whole XML messages at INFO; keep its warnings and errors only.
+    logging.getLogger("openleadr").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,0 +1,156 @@
+"""The VEN: registers with the VTN, answers events by policy, feeds FlexMeasures and S2."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from openleadr import OpenADRClient
+
+from cariflex_openadr.config import Config, ConfigError, read_secret
+from cariflex_openadr.s2.service import S2Service
+from cariflex_openadr.signals import InvalidEvent
+from cariflex_openadr.ven.event_parse import ReceivedEvent, parse_event
+from cariflex_openadr.ven.flexmeasures import Deliverer, FlexMeasuresClient
+from cariflex_openadr.ven.outbox import Outbox, Post
+from cariflex_openadr.ven.publisher import posts_for_event
+from cariflex_openadr.ven.s2_forwarder import S2Forwarder
+
+log = logging.getLogger(__name__)
+
+
+class VEN:
+    def __init__(self, config: Config, password: str | None = None) -> None:
+        self.config = config
+        fm = config.flexmeasures
+        if password is None:
+            if not fm.password_file:
+                raise ConfigError("flexmeasures.password_file is required")
+            password = read_secret(fm.password_file)
+        self.outbox = Outbox(Path(config.ven.state_dir) / "outbox.sqlite3")
+        self.flexmeasures = FlexMeasuresClient(fm.url, fm.email, password, fm.timeout_seconds)
+        self.deliverer = Deliverer(self.outbox, self.flexmeasures, fm.retry_seconds)
+        self.s2 = S2Service(config.s2, self._write_s2_sensor) if config.s2.resources else None
+        self.forwarder = S2Forwarder(self.s2) if self.s2 else None
+        self.client = self._new_client()
+        self.events: dict[str, ReceivedEvent] = {}
+        self.opt_answers: dict[str, str] = {}
+        self.refused_events: list[str] = []
+        self.received_at: dict[str, float] = {}  # perf_counter per event id, for benchmarks
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _new_client(self) -> OpenADRClient:
+        ven = self.config.ven
+        client = OpenADRClient(
+            ven_name=ven.ven_name,
+            vtn_url=ven.vtn_url,
+            ca_file=ven.vtn_ca_file or None,
+            cert=ven.cert or None,
+            key=ven.key or None,
+            disable_signature=not (ven.cert and ven.key),
+            show_fingerprint=False,
+        )
+        client.on_event = self.on_event
+        client.on_update_event = self.on_event
+        return client
+
+    @property
+    def registered(self) -> bool:
+        return self.client.registration_id is not None
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def on_event(self, event: dict[str, Any]) -> str:
+        """openleadr calls this for new and for modified events; the answer is optIn/optOut."""
+        started = time.perf_counter()
+        try:
+            received = parse_event(event)
+        except InvalidEvent as err:
+            event_id = str(event.get("event_descriptor", {}).get("event_id", "?"))
+            log.error("opting out of malformed event %s: %s", event_id, err)
+            self.refused_events.append(event_id)
+            self.opt_answers[event_id] = "optOut"
+            return "optOut"
+        self.received_at[received.event_id] = started
+        answer = self.config.ven.opt_policy.get(received.signal_name, "optOut")
+        self.opt_answers[received.event_id] = answer
+        log.info(
+            "event %s #%d (%s, %s): %s",
+            received.event_id,
+            received.modification_number,
+            received.signal_name,
+            received.status,
+            answer,
+        )
+        if answer != "optIn":
+            return answer
+        self.events[received.event_id] = received
+        if self.forwarder is not None:
+            await self.forwarder.handle(received)
+        self._publish(received)
+        return answer
+
+    def _publish(self, event: ReceivedEvent) -> None:
+        posts = posts_for_event(event, self.config.flexmeasures)
+        version = "cancelled" if event.cancelled else "live"
+        if self.outbox.put_for_event(posts, event.event_id, event.modification_number, version):
+            self.deliverer.kick()
+
+    def _write_s2_sensor(self, sensor_name: str, when: datetime, value: float, unit: str) -> None:
+        sensor_id = self.config.flexmeasures.sensors.get(sensor_name)
+        if sensor_id is None:
+            log.warning("no sensor id for %s in [flexmeasures.sensors]; value dropped", sensor_name)
+            return
+        resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        start = when - (when - epoch) % resolution
+        self.deliverer.enqueue(
+            Post(sensor_id, start, resolution, unit, (round(value, 6),), origin="s2")
+        )
+
+    # --- running --------------------------------------------------------------------------------
+
+    async def _register(self) -> None:
+        """openleadr gives up when the VTN is away or refuses us; we keep trying."""
+        while True:
+            await self.client.run()
+            if self.registered:
+                log.info("registered with the VTN as %s", self.client.ven_id)
+                return
+            log.error(
+                "VTN at %s did not register VEN %r (unreachable, or the name is not in its"
+                " allow-list); retrying in %.0f s",
+                self.config.ven.vtn_url,
+                self.config.ven.ven_name,
+                self.config.ven.register_retry_seconds,
+            )
+            # openleadr closed its HTTP session on giving up; it opens a new one when it is None.
+            self.client.client_session = None
+            await asyncio.sleep(self.config.ven.register_retry_seconds)
+
+    async def start(self, s2_host: str | None = None, s2_port: int | None = None) -> int | None:
+        self._tasks.append(asyncio.create_task(self.deliverer.run(), name="fm-deliverer"))
+        s2_bound = None
+        if self.s2 is not None:
+            s2_bound = await self.s2.start(s2_host, s2_port)
+        self._tasks.append(asyncio.create_task(self._register(), name="ven-register"))
+        return s2_bound
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.forwarder is not None:
+            await self.forwarder.stop()
+        if self.client.scheduler.running:
+            self.client.scheduler.shutdown(wait=False)
+        if self.client.client_session is not None:
+            await self.client.client_session.close()
+        if self.s2 is not None:
+            await self.s2.stop()
+        await self.flexmeasures.close()
+        self.outbox.close()

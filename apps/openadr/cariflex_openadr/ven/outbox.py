@@ -1,0 +1,160 @@
+"""An on-disk queue of FlexMeasures posts, so that values survive FlexMeasures (or us) being down.
+
+SQLite in the state volume: each row is one POST /api/v3_0/sensors/<id>/data body. A row is
+deleted only in the same transaction that follows FlexMeasures' success answer, so a value is
+posted until FlexMeasures has it. The one window left (FlexMeasures saved, we died before the
+delete) re-posts identical beliefs, which FlexMeasures drops (it saves changed beliefs only).
+
+Calls are synchronous but tiny (local file, a few rows); the asyncio loop is not held up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor_id INTEGER NOT NULL,
+    start TEXT NOT NULL,
+    duration_seconds REAL NOT NULL,
+    unit TEXT NOT NULL,
+    vals TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS published_events (
+    event_id TEXT NOT NULL,
+    modification_number INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (event_id, modification_number, status)
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY,
+    sensor_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Post:
+    """One sensor-data post: consecutive values of equal duration from `start`."""
+
+    sensor_id: int
+    start: datetime
+    resolution: timedelta
+    unit: str
+    values: tuple[float, ...]
+    origin: str = ""  # what it came from (event id), for logs and the status of the VEN
+    row_id: int | None = None
+
+    def body(self) -> dict[str, object]:
+        return {
+            "values": list(self.values),
+            "start": self.start.isoformat(),
+            "duration": _iso_duration(self.resolution * len(self.values)),
+            "unit": self.unit,
+        }
+
+
+def _iso_duration(duration: timedelta) -> str:
+    return f"PT{int(duration.total_seconds())}S"
+
+
+class Outbox:
+    def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def put(self, post: Post) -> int:
+        return self._insert(post)
+
+    def put_for_event(
+        self, posts: list[Post], event_id: str, modification_number: int, status: str
+    ) -> bool:
+        """Queue an event version's posts once: False when this version was queued before.
+
+        A VEN restart makes the VTN hand us every event again; this is what keeps those from
+        being posted twice.
+        """
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            seen = self._db.execute(
+                "SELECT 1 FROM published_events"
+                " WHERE event_id = ? AND modification_number = ? AND status = ?",
+                (event_id, modification_number, status),
+            ).fetchone()
+            if seen:
+                return False
+            for post in posts:
+                self._insert(post)
+            self._db.execute(
+                "INSERT INTO published_events VALUES (?, ?, ?)",
+                (event_id, modification_number, status),
+            )
+        return True
+
+    def _insert(self, post: Post) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO outbox (sensor_id, start, duration_seconds, unit, vals, origin, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                post.sensor_id,
+                post.start.isoformat(),
+                post.resolution.total_seconds(),
+                post.unit,
+                json.dumps(list(post.values)),
+                post.origin,
+                datetime.now().astimezone().isoformat(),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def oldest(self) -> Post | None:
+        row = self._db.execute(
+            "SELECT id, sensor_id, start, duration_seconds, unit, vals, origin"
+            " FROM outbox ORDER BY id LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        row_id, sensor_id, start, seconds, unit, values, origin = row
+        return Post(
+            sensor_id=sensor_id,
+            start=datetime.fromisoformat(start),
+            resolution=timedelta(seconds=seconds),
+            unit=unit,
+            values=tuple(json.loads(values)),
+            origin=origin,
+            row_id=row_id,
+        )
+
+    def delivered(self, row_id: int) -> None:
+        self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+
+    def reject(self, post: Post, reason: str) -> None:
+        """FlexMeasures refused the content itself: keep it aside so the queue moves on."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO rejected (id, sensor_id, body, reason) VALUES (?, ?, ?, ?)",
+                (post.row_id, post.sensor_id, json.dumps(post.body()), reason),
+            )
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (post.row_id,))
+
+    def pending(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def rejected(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])
