@@ -15,7 +15,8 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 TEST_TARGETS :=
 include $(wildcard mk/*.mk)
 
-.PHONY: help venv collection-link host-deps engine images lint sanity unit integration molecule \
+
+.PHONY: help venv collection-link host-deps engine images images-test lint sanity unit integration molecule \
 	scenario test up down clean requirements-refresh
 
 help: ## list the targets
@@ -47,6 +48,9 @@ images: venv engine ## build the harness's images (cached) and push them to the 
 	$(VENV)/bin/python scripts/images.py build
 	$(VENV)/bin/python scripts/images.py push "$$(scripts/engine)"
 
+images-test: images ## contract tests of the stand-in images (what the roles rely on)
+	$(VENV)/bin/pytest -p no:cacheprovider images/test_images.py
+
 lint: venv ## yamllint, ansible-lint (production profile), ruff, hadolint
 	yamllint --strict .
 	ansible-lint
@@ -65,7 +69,7 @@ molecule: images ## every Molecule scenario (scripts/scenario: idempotence and a
 scenario: images ## one Molecule scenario: make scenario S=NAME (KEEP=1 keeps the host)
 	scripts/scenario "$(S)"
 
-test: lint sanity unit integration $(TEST_TARGETS) molecule ## everything CI runs
+test: lint sanity unit integration images-test $(TEST_TARGETS) molecule ## everything CI runs
 	@echo "make test: all passed"
 
 up: images ## the dev host with the whole system: site.yml -i inventories/dev, then URLs and health
