@@ -15,7 +15,6 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 TEST_TARGETS :=
 include $(wildcard mk/*.mk)
 
-
 .PHONY: help venv collection-link host-deps engine images images-test lint sanity unit integration molecule \
 	scenario test up down clean requirements-refresh
 

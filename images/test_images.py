@@ -51,16 +51,44 @@ def stack(secrets_dir: Path) -> Iterator[dict[str, str]]:
     docker("network", "rm", NETWORK, check=False)
     docker("network", "create", NETWORK)
     try:
-        docker("run", "-d", "--name", "imgtest-pg", "--network", NETWORK,
-               "-e", "POSTGRES_USER=flexmeasures", "-e", "POSTGRES_DB=flexmeasures",
-               "-e", "POSTGRES_PASSWORD_FILE=/run/secrets/pg_password",
-               "-v", f"{secrets_dir / 'pg_password'}:/run/secrets/pg_password:ro",
-               "cariflex-test/postgres:15")
-        docker("run", "-d", "--name", "imgtest-redis", "--network", NETWORK,
-               "-v", f"{secrets_dir / 'redis.conf'}:/usr/local/etc/redis/redis.conf:ro",
-               "cariflex-test/redis:7")
-        wait_for(lambda: docker("exec", "imgtest-pg", "pg_isready", "-h", "127.0.0.1",
-                                check=False).returncode == 0, 60, "PostgreSQL")
+        docker(
+            "run",
+            "-d",
+            "--name",
+            "imgtest-pg",
+            "--network",
+            NETWORK,
+            "-e",
+            "POSTGRES_USER=flexmeasures",
+            "-e",
+            "POSTGRES_DB=flexmeasures",
+            "-e",
+            "POSTGRES_PASSWORD_FILE=/run/secrets/pg_password",
+            "-v",
+            f"{secrets_dir / 'pg_password'}:/run/secrets/pg_password:ro",
+            "cariflex-test/postgres:15",
+        )
+        docker(
+            "run",
+            "-d",
+            "--name",
+            "imgtest-redis",
+            "--network",
+            NETWORK,
+            "-v",
+            f"{secrets_dir / 'redis.conf'}:/usr/local/etc/redis/redis.conf:ro",
+            "cariflex-test/redis:7",
+        )
+        wait_for(
+            lambda: (
+                docker(
+                    "exec", "imgtest-pg", "pg_isready", "-h", "127.0.0.1", check=False
+                ).returncode
+                == 0
+            ),
+            60,
+            "PostgreSQL",
+        )
         yield {"pg_password": (secrets_dir / "pg_password").read_text().strip()}
     finally:
         docker("rm", "-f", *names, check=False)
@@ -68,8 +96,22 @@ def stack(secrets_dir: Path) -> Iterator[dict[str, str]]:
 
 
 def psql(password: str, sql: str) -> subprocess.CompletedProcess:
-    return docker("exec", "-e", f"PGPASSWORD={password}", "imgtest-pg", "psql", "-h", "127.0.0.1",
-                  "-U", "flexmeasures", "-d", "flexmeasures", "-tAc", sql, check=False)
+    return docker(
+        "exec",
+        "-e",
+        f"PGPASSWORD={password}",
+        "imgtest-pg",
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "flexmeasures",
+        "-d",
+        "flexmeasures",
+        "-tAc",
+        sql,
+        check=False,
+    )
 
 
 def test_postgres_takes_its_password_from_the_file_and_refuses_others(stack):
@@ -111,14 +153,46 @@ def test_flexmeasures_serves_health_from_the_instance_config(stack, secrets_dir:
     )
     config.chmod(0o644)
     mount = f"{config}:/app/instance/flexmeasures.cfg:ro"
-    upgrade = docker("run", "--rm", "--network", NETWORK, "-v", mount,
-                     "cariflex-test/flexmeasures:1.0.1", "flexmeasures", "db", "upgrade", check=False)
+    upgrade = docker(
+        "run",
+        "--rm",
+        "--network",
+        NETWORK,
+        "-v",
+        mount,
+        "cariflex-test/flexmeasures:1.0.1",
+        "flexmeasures",
+        "db",
+        "upgrade",
+        check=False,
+    )
     assert upgrade.returncode == 0, upgrade.stderr[-2000:]
     # One CLI run provisions FlexMeasures' template assets before gunicorn's workers race to do it.
-    docker("run", "--rm", "--network", NETWORK, "-v", mount, "cariflex-test/flexmeasures:1.0.1",
-           "flexmeasures", "add", "initial-structure")
-    docker("run", "-d", "--name", "imgtest-fm", "--network", NETWORK, "-p", "127.0.0.1::5000",
-           "-v", mount, "cariflex-test/flexmeasures:1.0.1")
+    docker(
+        "run",
+        "--rm",
+        "--network",
+        NETWORK,
+        "-v",
+        mount,
+        "cariflex-test/flexmeasures:1.0.1",
+        "flexmeasures",
+        "add",
+        "initial-structure",
+    )
+    docker(
+        "run",
+        "-d",
+        "--name",
+        "imgtest-fm",
+        "--network",
+        NETWORK,
+        "-p",
+        "127.0.0.1::5000",
+        "-v",
+        mount,
+        "cariflex-test/flexmeasures:1.0.1",
+    )
     port = docker("port", "imgtest-fm", "5000/tcp").stdout.strip().rsplit(":", 1)[1]
     url = f"http://127.0.0.1:{port}/api/v3_0/health/ready"
 
@@ -141,7 +215,11 @@ def test_flexmeasures_serves_health_from_the_instance_config(stack, secrets_dir:
     [
         ("cariflex-test/traefik:3.7", ["version"], "3.7.15"),
         ("cariflex-test/pebble:2.4", ["dpkg-query", "-W", "pebble"], "2.4.0"),
-        ("cariflex-test/python:3.11", ["python3", "-c", "import venv, sys; print(sys.version)"], "3.11"),
+        (
+            "cariflex-test/python:3.11",
+            ["python3", "-c", "import venv, sys; print(sys.version)"],
+            "3.11",
+        ),
     ],
 )
 def test_tool_images_run_the_real_software(image: str, command: list[str], expected: str):

@@ -52,7 +52,9 @@ def load_manifest(path: Path = IMAGES_DIR / "images.yml") -> dict[str, Image]:
         image = Image(**entry)
         for dependency in image.dependencies:
             if dependency not in images:
-                raise SystemExit(f"{path}: {image.name} builds on {dependency}, listed after it or missing")
+                raise SystemExit(
+                    f"{path}: {image.name} builds on {dependency}, listed after it or missing"
+                )
         images[image.name] = image
     return images
 
@@ -139,13 +141,30 @@ def build_debootstrap(image: Image, wanted_hash: str) -> None:
             run("tar", "-C", str(root), "-cf", str(partial), ".")
             partial.rename(tarball)
     with tarball.open("rb") as stream:
-        run(docker(), "import", "-c", f"LABEL {LABEL}={wanted_hash}", "-c", 'CMD ["bash"]', "-",
-            image.name, stdin=stream, stdout=subprocess.DEVNULL)
+        run(
+            docker(),
+            "import",
+            "-c",
+            f"LABEL {LABEL}={wanted_hash}",
+            "-c",
+            'CMD ["bash"]',
+            "-",
+            image.name,
+            stdin=stream,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def build_dockerfile(image: Image, wanted_hash: str) -> None:
-    command = [docker(), "build", "--progress=plain", "--label", f"{LABEL}={wanted_hash}",
-               "-t", image.name]
+    command = [
+        docker(),
+        "build",
+        "--progress=plain",
+        "--label",
+        f"{LABEL}={wanted_hash}",
+        "-t",
+        image.name,
+    ]
     if image.parent:
         command += ["--build-arg", f"BASE_IMAGE={image.parent}"]
     for key, value in image.args.items():
@@ -156,8 +175,12 @@ def build_dockerfile(image: Image, wanted_hash: str) -> None:
     log = CACHE / "build-logs" / (image.name.replace("/", "_").replace(":", "_") + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as stream:
-        result = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT,
-                                env={**os.environ, "DOCKER_BUILDKIT": "1"})
+        result = subprocess.run(
+            command,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
     if result.returncode != 0:
         sys.stderr.write(log.read_text()[-4000:])
         raise SystemExit(f"images: building {image.name} failed; full log in {log}")
@@ -190,9 +213,18 @@ def push(images: dict[str, Image], registry: str, wanted: list[str]) -> None:
 def registry_has(registry: str, name: str) -> bool:
     repository, tag = name.rsplit(":", 1)
     result = subprocess.run(
-        ["curl", "-fsS", "-o", "/dev/null", "-m", "5", "-I",
-         "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
-         f"http://{registry}/v2/{repository}/manifests/{tag}"],
+        [
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "-m",
+            "5",
+            "-I",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            f"http://{registry}/v2/{repository}/manifests/{tag}",
+        ],
         capture_output=True,
     )
     return result.returncode == 0
