@@ -7,10 +7,10 @@ share 0..1 of each resource's flexible capacity it may use), SIMPLE/level (level
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 
 
 class EventKind(StrEnum):

@@ -43,7 +43,9 @@ def resource_states(draw: st.DrawFn) -> list[ResourceState]:
         extra = []
         if draw(st.booleans()) and rm_high > 1.0:
             floor_kw = draw(st.floats(min_value=0.5, max_value=rm_high))
-            extra.append(operation_mode("charge-min", kw_to_w(floor_kw), kw_to_w(rm_high), capacity))
+            extra.append(
+                operation_mode("charge-min", kw_to_w(floor_kw), kw_to_w(rm_high), capacity)
+            )
         description = storage_system_description(rm_low, rm_high, capacity, extra)
         # Round-trip through JSON: the CEM only ever sees what the RM sent over the wire.
         description = FRBCSystemDescription.from_json(description.to_json())
@@ -138,9 +140,7 @@ def _rm_range_w(state: ResourceState) -> tuple[float, float]:
 
 def test_instruction_ids_are_fresh() -> None:
     states = [
-        ResourceState(
-            "battery_01", -50, 50, storage_system_description(-50, 50, 100), 50.0, 20.0
-        )
+        ResourceState("battery_01", -50, 50, storage_system_description(-50, 50, 100), 50.0, 20.0)
     ]
     first = plan(states, load_control_bands(states, 0.5), 100)[0]
     second = plan(states, load_control_bands(states, 0.5), 100)[0]

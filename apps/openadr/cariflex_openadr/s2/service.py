@@ -142,9 +142,11 @@ class S2Service:
         now = datetime.now(UTC)
         if what == "storage_status" and session.resource.soc_sensor and self._sink:
             self._sink(session.resource.soc_sensor, now, float(session.fill_level or 0.0), "kWh")
-        if what == "actuator_status" and not self.controls:
+        if what in ("actuator_status", "storage_status") and not self.controls:
             # Between events the RM runs on its own: that is the normal operation to return to.
-            session.baseline_power_kw = session.current_power_kw()
+            current = session.current_power_kw()
+            if current is not None:
+                session.baseline_power_kw = current
         became_ready = session.ready and session.resource_id not in self.last_instructions
         if self.controls and (what == "system_description" or became_ready):
             await self._apply()
@@ -194,9 +196,10 @@ class S2Service:
             session = self.sessions.get(item.resource_id)
             if session is None:
                 continue
-            await session.send(item.instruction)
+            # Recorded before sending: the RM's answer may be handled before send() returns.
             session.instructions_sent += 1
             self.last_instructions[item.resource_id] = item
+            await session.send(item.instruction)
             self._record_power(session, item)
         self.last_sent_at = time.perf_counter()
         log.info(

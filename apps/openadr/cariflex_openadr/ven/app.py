@@ -42,6 +42,7 @@ class VEN:
         self.refused_events: list[str] = []
         self.received_at: dict[str, float] = {}  # perf_counter per event id, for benchmarks
         self._tasks: list[asyncio.Task[None]] = []
+        self._missing_sensors: set[str] = set()
 
     def _new_client(self) -> OpenADRClient:
         ven = self.config.ven
@@ -89,9 +90,16 @@ class VEN:
         if answer != "optIn":
             return answer
         self.events[received.event_id] = received
+        # Neither a missing sensor id nor an S2 fault may take the other path down with it.
         if self.forwarder is not None:
-            await self.forwarder.handle(received)
-        self._publish(received)
+            try:
+                await self.forwarder.handle(received)
+            except Exception:
+                log.exception("forwarding event %s to S2 failed", received.event_id)
+        try:
+            self._publish(received)
+        except ConfigError as err:
+            log.error("event %s not posted to FlexMeasures: %s", received.event_id, err)
         return answer
 
     def _publish(self, event: ReceivedEvent) -> None:
@@ -103,7 +111,11 @@ class VEN:
     def _write_s2_sensor(self, sensor_name: str, when: datetime, value: float, unit: str) -> None:
         sensor_id = self.config.flexmeasures.sensors.get(sensor_name)
         if sensor_id is None:
-            log.warning("no sensor id for %s in [flexmeasures.sensors]; value dropped", sensor_name)
+            if sensor_name not in self._missing_sensors:
+                self._missing_sensors.add(sensor_name)
+                log.warning(
+                    "no id for sensor %s in [flexmeasures.sensors]: not recorded", sensor_name
+                )
             return
         resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)

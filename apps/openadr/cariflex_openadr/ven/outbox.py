@@ -156,5 +156,8 @@ class Outbox:
     def pending(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
+    def pending_origins(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT origin FROM outbox ORDER BY id")]
+
     def rejected(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0])

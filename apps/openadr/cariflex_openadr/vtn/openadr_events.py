@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from openleadr import objects, utils
+from openleadr import objects
 
 from cariflex_openadr.signals import SIGNAL_OF_KIND
 from cariflex_openadr.vtn.store import EventRecord
@@ -17,13 +17,12 @@ def to_openleadr(record: EventRecord, ven_id: str, market_context: str) -> objec
         for n, i in enumerate(record.intervals)
     ]
     active_period = objects.ActivePeriod(dtstart=record.start, duration=record.end - record.start)
-    status = "cancelled" if record.cancelled else utils.determine_event_status(active_period)
-    return objects.Event(
+    event = objects.Event(
         event_descriptor=objects.EventDescriptor(
             event_id=record.event_id,
             modification_number=record.modification_number,
             market_context=market_context,
-            event_status=status,
+            event_status="far",
             created_date_time=record.created,
             modification_date_time=datetime.now(UTC),
         ),
@@ -39,3 +38,7 @@ def to_openleadr(record: EventRecord, ven_id: str, market_context: str) -> objec
         targets=[objects.Target(ven_id=ven_id)],
         response_required="always",
     )
+    # openleadr's Event derives the status from the period when built; cancelling is ours to say.
+    if record.cancelled:
+        event.event_descriptor.event_status = "cancelled"
+    return event

@@ -1,0 +1,126 @@
+"""VTN and VEN over real HTTP on 127.0.0.1 (FlexMeasures unreachable here: values wait on disk)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cariflex_openadr.signals import EventKind, Interval
+from cariflex_openadr.vtn.store import EventRecord
+
+from .loopback import VEN_NAME, Site, site_config, wait_for
+
+
+@pytest.fixture
+async def site(tmp_path: Path, token_dir: Path):
+    site = Site(site_config(tmp_path, token_dir))
+    yield site
+    await site.close()
+
+
+def _response(site: Site, event_id: str) -> str | None:
+    assert site.vtn is not None
+    for event in site.vtn.status()["events"]:
+        if event["event_id"] == event_id:
+            answer = event["responses"].get(VEN_NAME)
+            return answer["opt_type"] if answer else None
+    return None
+
+
+async def test_unknown_ven_is_refused(tmp_path: Path, token_dir: Path, caplog) -> None:
+    site = Site(site_config(tmp_path, token_dir, ven_name="intruder-ven"))
+    try:
+        vtn = await site.start_vtn()
+        ven = await site.start_ven()
+        await wait_for(lambda: vtn.refusals, what="a refusal")
+        await asyncio.sleep(1.0)  # it keeps trying, and keeps being refused
+        assert not ven.registered
+        assert vtn.registrations == {}
+        assert {r["ven_name"] for r in vtn.refusals} == {"intruder-ven"}
+        assert "not in the allow-list" in caplog.text
+    finally:
+        await site.close()
+
+
+async def test_load_control_event_reaches_ven_and_rms(site: Site) -> None:
+    vtn = await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    rms = await site.connect_rms(initial_power_kw=15.0)
+    created = await site.admin(
+        "POST", "/events", {"kind": "load_control", "value": 0.3, "duration_minutes": 60}
+    )
+    event_id = created["event_id"]
+    await wait_for(lambda: _response(site, event_id) == "optIn", what="optIn at the VTN")
+    await wait_for(lambda: all(rm.instructions for rm in rms), what="S2 instructions")
+    for rm in rms:
+        assert abs(rm.power_kw) <= 0.3 * rm.max_power_kw + 1e-6
+    status = vtn.status()
+    assert status["registered_vens"][0]["ven_name"] == VEN_NAME
+    assert status["registered_vens"][0]["last_poll"] is not None
+    # FlexMeasures is not reachable in this test: the value waits in the outbox.
+    assert ven.outbox.pending() >= 1
+
+    assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
+    await site.admin("DELETE", f"/events/{event_id}")
+    await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
+    assert [rm.power_kw for rm in rms] == pytest.approx([15.0] * len(rms))
+
+
+async def test_malformed_event_is_opted_out_and_logged(site: Site, caplog) -> None:
+    caplog.set_level(logging.ERROR, logger="cariflex_openadr")
+    vtn = await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    start = datetime.now(UTC).replace(microsecond=0)
+    vtn.add_unchecked_event(
+        EventRecord(
+            "bad-capacity", EventKind.LOAD_CONTROL, (Interval(start, timedelta(hours=1), 1.7),)
+        )
+    )
+    await wait_for(lambda: _response(site, "bad-capacity") == "optOut", what="optOut")
+    assert "bad-capacity" in ven.refused_events
+    assert "malformed event bad-capacity" in caplog.text
+    assert not any(o.startswith("bad-capacity") for o in ven.outbox.pending_origins())
+    # No crash: the next, valid, event is still taken.
+    created = await site.admin("POST", "/events", {"kind": "demand_response", "value": 2})
+    await wait_for(lambda: _response(site, created["event_id"]) == "optIn", what="next optIn")
+
+
+async def test_operator_cli_inside_the_container(site: Site) -> None:
+    await site.start_vtn()
+    admin_url = f"http://127.0.0.1:{site.config.vtn.admin_port}"
+    cli = ["-m", "cariflex_openadr.vtn.cli", "--admin-url", admin_url]
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        import sys
+
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *cli,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parents[1]),
+        )
+        out, err = await process.communicate()
+        return process.returncode or 0, out.decode(), err.decode()
+
+    code, out, _ = await run("create", "load-control", "--share", "0.5", "--hours", "2")
+    assert code == 0
+    import json
+
+    event = json.loads(out)
+    assert event["signal_name"] == "LOAD_CONTROL" and event["values"] == [0.5]
+    code, out, _ = await run("modify", event["event_id"], "--value", "0.2")
+    assert code == 0 and json.loads(out)["modification_number"] == 1
+    code, _, err = await run("create", "load-control", "--share", "1.5")
+    assert code == 1 and "outside 0..1" in err
+    code, out, _ = await run("cancel", event["event_id"])
+    assert code == 0 and json.loads(out)["cancelled"] is True
+    code, out, _ = await run("status")
+    assert code == 0 and json.loads(out)["vtn_id"] == "CariflexVTN"
