@@ -21,7 +21,7 @@ SIGNAL_NAMES = ("ENERGY_PRICE", "LOAD_CONTROL", "SIMPLE")
 DEFAULT_SENSOR_UNITS = {
     "consumption_price": "EUR/MWh",
     "load_control_signal": "%",
-    "demand_response_signal": "",
+    "demand_response_signal": "dimensionless",
 }
 
 

@@ -104,7 +104,7 @@ class FlexMeasuresSite:
         wanted = {
             "consumption_price": ("EUR/MWh", "PT1H", {}),
             "load_control_signal": ("%", "PT15M", {}),
-            "demand_response_signal": ("", "PT15M", {}),
+            "demand_response_signal": ("dimensionless", "PT15M", {}),
         }
         for resource_id, _, _ in SEED_RESOURCES:
             wanted[f"{resource_id}_soc"] = ("kWh", "PT15M", {})
@@ -149,7 +149,7 @@ class FlexMeasuresSite:
             return "kWh"
         if sensor_name.endswith("_power"):
             return "kW"
-        return ""
+        return "dimensionless"
 
 
 @pytest.fixture(scope="session")
