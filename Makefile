@@ -72,10 +72,10 @@ test: lint sanity unit integration images-test $(TEST_TARGETS) molecule ## every
 	@echo "make test: all passed"
 
 up: images ## the dev host with the whole system: site.yml -i inventories/dev, then URLs and health
-	$(VENV)/bin/python scripts/dev-host up
+	$(VENV)/bin/python scripts/dev_host.py up
 
 down: ## remove the dev host
-	$(VENV)/bin/python scripts/dev-host down
+	$(VENV)/bin/python scripts/dev_host.py down
 
 clean: down ## remove the venv, caches in the checkout and artifacts (not the image cache)
 	rm -rf $(VENV) .cache artifacts build

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """The disposable local dev host of `make up`: a systemd container like the Molecule test hosts.
 
-    scripts/dev-host up      start (or reuse) cariflex-dev, converge site.yml -i inventories/dev,
+    scripts/dev_host.py up      start (or reuse) cariflex-dev, converge site.yml -i inventories/dev,
                              then print where each service answers and the health summary
-    scripts/dev-host down    remove the dev host and its Docker store
+    scripts/dev_host.py down    remove the dev host and its Docker store
 
 The host's container options come from the Molecule base config (.config/molecule/config.yml), so
 the dev host and the test hosts cannot drift apart. Its HTTP(S) ports are published on loopback

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Build the harness's images from images/images.yml, rebuilding only what changed, and push them
 to the local registry the test hosts' nested engines pull from.
 
-    scripts/images.py build [NAME ...]     build NAME and what it builds on (default: all)
-    scripts/images.py push REGISTRY [NAME ...]
-    scripts/images.py hash NAME            print an image's recipe hash
+    python scripts/images.py build [NAME ...]     build NAME and what it builds on (default: all)
+    python scripts/images.py push REGISTRY [NAME ...]
+    python scripts/images.py hash NAME            print an image's recipe hash
 
 An image is rebuilt when its recipe hash changes: the hash covers every file in its recipe folder,
 its build arguments and the hashes of the images it builds on. The hash is stored as a label on
