@@ -147,6 +147,25 @@ def is_valid_timezone(name: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------- validation
+# FlexMeasures 1.0.1 moves these legacy sensor attributes into the asset's flex-model when a sensor
+# is created, so they never stay where they were declared and every later run would "fix" them.
+FLEX_MODEL_LEGACY_ATTRIBUTES = frozenset(
+    {
+        "capacity_in_mw",
+        "charging-efficiency",
+        "consumption_capacity",
+        "discharging-efficiency",
+        "max_soc_in_mwh",
+        "min_soc_in_mwh",
+        "production_capacity",
+        "roundtrip_efficiency",
+        "soc-gain",
+        "soc-usage",
+        "storage_efficiency",
+    }
+)
+
+
 @dataclass
 class DesiredSensor:
     name: str
@@ -284,6 +303,13 @@ def validate_assets(assets: Any, default_timezone: str = "UTC") -> list[DesiredA
             if not isinstance(sattributes, dict) or not _json_ok(sattributes):
                 errors.append(f"{swhere}: attributes must be a JSON object (a dictionary)")
                 sattributes = {}
+            legacy = sorted(FLEX_MODEL_LEGACY_ATTRIBUTES & set(sattributes))
+            if legacy:
+                errors.append(
+                    f"{swhere}: attributes {', '.join(legacy)} are legacy flex-model fields that "
+                    "FlexMeasures moves to the asset's flex-model when the sensor is created; "
+                    "leave them out of the sensor's attributes"
+                )
             asset.sensors.append(
                 DesiredSensor(
                     name=sname,

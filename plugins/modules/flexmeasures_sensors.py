@@ -339,7 +339,8 @@ class SensorSeeder:
     def has_data(self, sensor_id: int) -> bool:
         # fresh=true: FlexMeasures caches non-empty stats for two minutes.
         stats = self.client.get(f"/sensors/{sensor_id}/stats", {"fresh": "true"})
-        return bool(stats)
+        # One entry per data source; FlexMeasures adds "status" even when there is no data.
+        return isinstance(stats, dict) and any(isinstance(v, dict) for v in stats.values())
 
     # ------------------------------------------------------------------ writing
     def execute(self, plan, desired, account_id: int) -> None:

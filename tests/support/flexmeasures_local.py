@@ -273,8 +273,11 @@ class FlexMeasuresLocal:
 
     @property
     def database_uri(self) -> str:
+        # psycopg2 explicitly: SQLAlchemy 2.1 defaults to psycopg 3, whose server-side parameter
+        # binding breaks FlexMeasures 1.0.1's sensor and asset DELETE (jsonb_path_exists(jsonb,
+        # varchar, jsonb) does not exist).
         return (
-            f"postgresql://flexmeasures:{self.db_password}@{LOOPBACK}:"
+            f"postgresql+psycopg2://flexmeasures:{self.db_password}@{LOOPBACK}:"
             f"{self.postgres_port}/flexmeasures"
         )
 
