@@ -138,7 +138,7 @@ class Site:
             )
             await rm.connect()
             self.rms.append(rm)
-        assert self.ven is not None and self.ven.s2 is not None
+        assert self.ven is not None
         service = self.ven.s2
         await wait_for(
             lambda: len(service.status()["ready"]) == len(s2.resources), what="RMs ready"

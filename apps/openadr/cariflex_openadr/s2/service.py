@@ -45,8 +45,14 @@ class Control:
 
 
 class S2Service:
-    def __init__(self, config: S2Config, sensor_sink: SensorSink | None = None) -> None:
+    def __init__(
+        self,
+        config: S2Config,
+        sensor_sink: SensorSink | None = None,
+        extra_status: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
         self.config = config
+        self._extra_status = extra_status
         self._sink = sensor_sink
         self._tokens = {r.resource_id: read_secret(r.token_file) for r in config.resources}
         self.sessions: dict[str, RMSession] = {}
@@ -123,7 +129,9 @@ class S2Service:
         return socket
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.status())
+        # The VEN container's one HTTP endpoint: its health check and openadr_check read it.
+        extra = self._extra_status() if self._extra_status else {}
+        return web.json_response({**extra, "s2": self.status()})
 
     def status(self) -> dict[str, object]:
         return {

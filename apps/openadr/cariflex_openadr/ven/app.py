@@ -34,8 +34,8 @@ class VEN:
         self.outbox = Outbox(Path(config.ven.state_dir) / "outbox.sqlite3")
         self.flexmeasures = FlexMeasuresClient(fm.url, fm.email, password, fm.timeout_seconds)
         self.deliverer = Deliverer(self.outbox, self.flexmeasures, fm.retry_seconds)
-        self.s2 = S2Service(config.s2, self._write_s2_sensor) if config.s2.resources else None
-        self.forwarder = S2Forwarder(self.s2) if self.s2 else None
+        self.s2 = S2Service(config.s2, self._write_s2_sensor, self.status)
+        self.forwarder = S2Forwarder(self.s2)
         self.client = self._new_client()
         self.events: dict[str, ReceivedEvent] = {}
         self.opt_answers: dict[str, str] = {}
@@ -58,6 +58,21 @@ class VEN:
         client.on_event = self.on_event
         client.on_update_event = self.on_event
         return client
+
+    def status(self) -> dict[str, object]:
+        return {
+            "ven_name": self.config.ven.ven_name,
+            "registered": self.registered,
+            "ven_id": self.client.ven_id,
+            "events": {
+                event_id: {"opt": self.opt_answers.get(event_id), "status": event.status}
+                for event_id, event in self.events.items()
+            },
+            "refused_events": self.refused_events[-20:],
+            "outbox_pending": self.outbox.pending(),
+            "outbox_rejected": self.outbox.rejected(),
+            "flexmeasures_error": self.deliverer.last_error,
+        }
 
     @property
     def registered(self) -> bool:
@@ -91,11 +106,10 @@ class VEN:
             return answer
         self.events[received.event_id] = received
         # Neither a missing sensor id nor an S2 fault may take the other path down with it.
-        if self.forwarder is not None:
-            try:
-                await self.forwarder.handle(received)
-            except Exception:
-                log.exception("forwarding event %s to S2 failed", received.event_id)
+        try:
+            await self.forwarder.handle(received)
+        except Exception:
+            log.exception("forwarding event %s to S2 failed", received.event_id)
         try:
             self._publish(received)
         except ConfigError as err:
@@ -144,11 +158,9 @@ class VEN:
             self.client.client_session = None
             await asyncio.sleep(self.config.ven.register_retry_seconds)
 
-    async def start(self, s2_host: str | None = None, s2_port: int | None = None) -> int | None:
+    async def start(self, s2_host: str | None = None, s2_port: int | None = None) -> int:
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="fm-deliverer"))
-        s2_bound = None
-        if self.s2 is not None:
-            s2_bound = await self.s2.start(s2_host, s2_port)
+        s2_bound = await self.s2.start(s2_host, s2_port)
         self._tasks.append(asyncio.create_task(self._register(), name="ven-register"))
         return s2_bound
 
@@ -156,13 +168,11 @@ class VEN:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.forwarder is not None:
-            await self.forwarder.stop()
+        await self.forwarder.stop()
         if self.client.scheduler.running:
             self.client.scheduler.shutdown(wait=False)
         if self.client.client_session is not None:
             await self.client.client_session.close()
-        if self.s2 is not None:
-            await self.s2.stop()
+        await self.s2.stop()
         await self.flexmeasures.close()
         self.outbox.close()
