@@ -66,7 +66,7 @@ def is_valid_unit(unit: Any) -> bool:
         return False
     if unit in STANDALONE_UNITS:
         return True
-    factors = _OPERATOR.split(unit)[::2]
+    factors = _OPERATOR.split(unit.replace("**", "^"))[::2]  # m**2 is m^2, not m * * 2
     return all(_is_valid_factor(f) for f in factors)
 
 
