@@ -90,7 +90,7 @@ def site_config(
     )
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+async def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()

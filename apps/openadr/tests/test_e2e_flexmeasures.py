@@ -93,6 +93,15 @@ async def test_load_control_reaches_flexmeasures_and_rms(
         pytest.approx(-battery_01.power_kw)
     ]
 
+    # Cancelled: FlexMeasures shows the neutral 100 % for what is left, the RMs are released.
+    await site.admin("DELETE", f"/events/{event_id}")
+    await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
+    assert [rm.power_kw for rm in rms] == pytest.approx([20.0] * len(rms))
+    await wait_for(
+        lambda: fm.values("load_control_signal", start.isoformat(), "PT1H") == [100.0] * 4,
+        what="neutral value after cancellation",
+    )
+
 
 async def test_price_event_arrives_in_eur_per_mwh(
     tmp_path: Path, token_dir: Path, flexmeasures_site: FlexMeasuresSite
@@ -152,7 +161,7 @@ async def test_flexmeasures_down_during_event(
     finally:
         mark = fm.stack.access_log_mark()
         fm.stack.start_flexmeasures()
-    await wait_for(lambda: ven.outbox.pending() == 0, timeout=30, what="delivered after return")
+    await wait_for(lambda: ven.outbox.pending() == 0, timeout=90, what="delivered after return")
     assert fm.values("demand_response_signal", start.isoformat(), "PT30M") == [2.0, 3.0]
     # None lost, none doubled: one accepted post for that sensor.
     assert _data_posts(fm, mark, "demand_response_signal") == [200]

@@ -71,6 +71,20 @@ async def test_load_control_event_reaches_ven_and_rms(site: Site) -> None:
     assert [rm.power_kw for rm in rms] == pytest.approx([15.0] * len(rms))
 
 
+async def test_event_end_releases_the_rms(site: Site) -> None:
+    await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    rms = await site.connect_rms(initial_power_kw=-10.0)
+    await site.admin(
+        "POST", "/events", {"kind": "demand_response", "value": 1, "duration_minutes": 0.1}
+    )
+    await wait_for(lambda: all(rm.instructions for rm in rms), what="DR instructions")
+    await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release at end")
+    assert [rm.power_kw for rm in rms] == pytest.approx([-10.0] * len(rms))
+    assert ven.s2.controls == {}
+
+
 async def test_malformed_event_is_opted_out_and_logged(site: Site, caplog) -> None:
     caplog.set_level(logging.ERROR, logger="cariflex_openadr")
     vtn = await site.start_vtn()

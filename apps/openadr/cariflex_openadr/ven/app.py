@@ -140,28 +140,38 @@ class VEN:
 
     # --- running --------------------------------------------------------------------------------
 
-    async def _register(self) -> None:
-        """openleadr gives up when the VTN is away or refuses us; we keep trying."""
+    async def _stay_registered(self) -> None:
+        """openleadr stops itself for good when the VTN is away at start or refuses a
+        (re-)registration; we start a fresh client then, for as long as it takes."""
+        retry = self.config.ven.register_retry_seconds
         while True:
-            await self.client.run()
-            if self.registered:
-                log.info("registered with the VTN as %s", self.client.ven_id)
-                return
-            log.error(
-                "VTN at %s did not register VEN %r (unreachable, or the name is not in its"
-                " allow-list); retrying in %.0f s",
-                self.config.ven.vtn_url,
-                self.config.ven.ven_name,
-                self.config.ven.register_retry_seconds,
-            )
-            # openleadr closed its HTTP session on giving up; it opens a new one when it is None.
-            self.client.client_session = None
-            await asyncio.sleep(self.config.ven.register_retry_seconds)
+            if not (self.registered and self.client.scheduler.running):
+                await self._close_client()
+                self.client = self._new_client()
+                await self.client.run()
+                if self.registered:
+                    log.info("registered with the VTN as %s", self.client.ven_id)
+                else:
+                    log.error(
+                        "VTN at %s did not register VEN %r (unreachable, or the name is not in"
+                        " its allow-list); retrying in %.0f s",
+                        self.config.ven.vtn_url,
+                        self.config.ven.ven_name,
+                        retry,
+                    )
+            await asyncio.sleep(retry)
+
+    async def _close_client(self) -> None:
+        if self.client.scheduler.running:
+            self.client.scheduler.shutdown(wait=False)
+        session = self.client.client_session
+        if session is not None and not session.closed:
+            await session.close()
 
     async def start(self, s2_host: str | None = None, s2_port: int | None = None) -> int:
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="fm-deliverer"))
         s2_bound = await self.s2.start(s2_host, s2_port)
-        self._tasks.append(asyncio.create_task(self._register(), name="ven-register"))
+        self._tasks.append(asyncio.create_task(self._stay_registered(), name="ven-registration"))
         return s2_bound
 
     async def stop(self) -> None:
@@ -169,10 +179,7 @@ class VEN:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.forwarder.stop()
-        if self.client.scheduler.running:
-            self.client.scheduler.shutdown(wait=False)
-        if self.client.client_session is not None:
-            await self.client.client_session.close()
+        await self._close_client()
         await self.s2.stop()
         await self.flexmeasures.close()
         self.outbox.close()

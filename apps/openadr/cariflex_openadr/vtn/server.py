@@ -120,9 +120,17 @@ class VTN:
             to_openleadr(record, ven_id, self.config.market_context) for record in self.store.live()
         ]
 
+    def _unanswered(self, ven_id: str) -> bool:
+        """A live event this VEN has not answered in its present version: lost on the way?"""
+        for record in self.store.live():
+            response = record.responses.get(ven_id)
+            if response is None or response.modification_number != record.modification_number:
+                return True
+        return False
+
     async def on_poll(self, ven_id: str) -> Any:
         self.last_poll[ven_id] = datetime.now(UTC)
-        if ven_id not in self._pending:
+        if ven_id not in self._pending and not self._unanswered(ven_id):
             return None
         self._pending.discard(ven_id)
         events = self._events_for(ven_id)
