@@ -229,7 +229,7 @@ sensors:
     would be created maps to V(null).
   returned: success
   type: dict
-  sample: {"pv_01_power": 41, "irradiance": 81}
+  sample: {"pv_01_power": 112, "irradiance": 105}
 assets:
   description: Asset name to FlexMeasures id, like RV(sensors).
   returned: success
@@ -246,7 +246,7 @@ actions:
   type: list
   elements: dict
   sample:
-    - {"action": "update", "name": "irradiance", "id": 81,
+    - {"action": "update", "name": "irradiance", "id": 105,
        "changes": {"event_resolution": {"before": "PT1H", "after": "PT15M"}}}
     - {"action": "create", "name": "bat_01_s2_power", "asset": "Bat_01"}
 http_requests:

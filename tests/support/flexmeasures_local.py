@@ -40,6 +40,7 @@ system user (initdb refuses root; ``runuser`` is used).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -227,6 +228,8 @@ class FlexMeasuresLocal:
         workdir = Path(workdir or tempfile.mkdtemp(prefix="flexmeasures-local-"))
         workdir.chmod(0o755)  # the postgres user must reach its data folder below
         stack = cls(workdir=workdir, venv=venv)
+        # Also on interpreter exit without teardown (a crashed session): no orphans, no temp dirs.
+        atexit.register(stack.close)
         try:
             stack._start_postgres()
             stack._start_redis()

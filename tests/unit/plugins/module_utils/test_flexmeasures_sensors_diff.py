@@ -191,11 +191,11 @@ def test_matching_state_is_no_change():
         [asset("Site", [sensor("s", resolution="PT0H", attributes={"a": 1})])],
         [existing_asset(7, "Site", attributes='{"a": 0}')],
         # FlexMeasures writes a zero resolution as P0D; extra attributes are left alone
-        [existing_sensor(41, "s", 7, resolution="P0D", attrs='{"a": 1, "ui": true}')],
+        [existing_sensor(141, "s", 7, resolution="P0D", attrs='{"a": 1, "ui": true}')],
     )
     assert plan.actions == []
     assert not plan.changed
-    assert plan.sensor_ids == {"s": 41}
+    assert plan.sensor_ids == {"s": 141}
     assert plan.asset_ids == {"Site": 7}
 
 
@@ -203,10 +203,10 @@ def test_only_differing_fields_are_sent():
     plan = plan_for(
         [asset("Site", [sensor("s", unit="MW", timezone="Europe/Paris", attributes={"k": 2})])],
         [existing_asset(7, "Site")],
-        [existing_sensor(41, "s", 7, attrs='{"k": 1, "keep": "me"}')],
+        [existing_sensor(141, "s", 7, attrs='{"k": 1, "keep": "me"}')],
     )
     [update] = plan.sensor_actions
-    assert update.id == 41
+    assert update.id == 141
     assert update.payload == {
         "unit": "MW",
         "timezone": "Europe/Paris",
@@ -221,7 +221,7 @@ def test_timezone_or_attribute_change_does_not_rewrite_data():
     plan = plan_for(
         [asset("Site", [sensor("s", timezone="Europe/Paris")])],
         [existing_asset(7, "Site")],
-        [existing_sensor(41, "s", 7)],
+        [existing_sensor(141, "s", 7)],
     )
     assert not plan.sensor_actions[0].rewrites_data
 
@@ -246,9 +246,9 @@ def test_sensor_on_another_asset_is_adopted_with_a_warning():
     plan = plan_for(
         [asset("PV_01", [sensor("pv_01_power")], asset_type="solar")],
         [existing_asset(3, "Old site")],
-        [existing_sensor(41, "pv_01_power", 3)],
+        [existing_sensor(141, "pv_01_power", 3)],
     )
-    assert plan.sensor_ids == {"pv_01_power": 41}
+    assert plan.sensor_ids == {"pv_01_power": 141}
     assert plan.sensor_actions == []
     assert "cannot move a sensor" in plan.warnings[0]
 
@@ -257,7 +257,7 @@ def test_ambiguous_sensor_names_are_errors():
     plan = plan_for(
         [asset("New", [sensor("s")])],
         [existing_asset(3, "A"), existing_asset(4, "B")],
-        [existing_sensor(41, "s", 3), existing_sensor(42, "s", 4)],
+        [existing_sensor(141, "s", 3), existing_sensor(142, "s", 4)],
     )
     assert "exists 2 times" in plan.errors[0]
 
@@ -266,10 +266,10 @@ def test_same_name_on_the_declared_asset_wins():
     plan = plan_for(
         [asset("B", [sensor("s")])],
         [existing_asset(3, "A"), existing_asset(4, "B")],
-        [existing_sensor(41, "s", 3), existing_sensor(42, "s", 4)],
+        [existing_sensor(141, "s", 3), existing_sensor(142, "s", 4)],
     )
     assert plan.errors == []
-    assert plan.sensor_ids == {"s": 42}
+    assert plan.sensor_ids == {"s": 142}
 
 
 def test_without_prune_undeclared_things_stay():
@@ -321,14 +321,14 @@ def test_summary_is_what_the_module_returns():
     plan = plan_for(
         [asset("Site", [sensor("s", unit="MW")])],
         [existing_asset(7, "Site")],
-        [existing_sensor(41, "s", 7)],
+        [existing_sensor(141, "s", 7)],
     )
     action = plan.sensor_actions[0]
     action.has_data = True
     assert action.summary() == {
         "action": "update",
         "name": "s",
-        "id": 41,
+        "id": 141,
         "asset": "Site",
         "changes": {"unit": {"before": "kW", "after": "MW"}},
         "has_data": True,

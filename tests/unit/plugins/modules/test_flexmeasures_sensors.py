@@ -123,7 +123,7 @@ SITE = [
 ]
 EXISTING_ASSET = {"id": 7, "name": "Site", "generic_asset_type": {"id": 6, "name": "building"}}
 EXISTING_METER = {
-    "id": 41,
+    "id": 141,
     "name": "meter",
     "generic_asset_id": 7,
     "unit": "kW",
@@ -168,18 +168,18 @@ def test_check_mode_writes_nothing(monkeypatch, capsys):
 
 
 def test_unit_change_with_data_is_refused_without_force(monkeypatch, capsys):
-    fake = ScriptedFlexMeasures([EXISTING_METER], [EXISTING_ASSET], data={41})
+    fake = ScriptedFlexMeasures([EXISTING_METER], [EXISTING_ASSET], data={141})
     assets = json.loads(json.dumps(SITE))
     assets[0]["sensors"][0]["unit"] = "MW"
     run(monkeypatch, fake, assets=assets)
     result = result_of(capsys)
     assert result["failed"] is True
     assert "holds data" in result["msg"] and "unit kW -> MW" in result["msg"]
-    assert fake.sensors[41]["unit"] == "kW"
+    assert fake.sensors[141]["unit"] == "kW"
 
     run(monkeypatch, fake, assets=assets, force=True)
     assert result_of(capsys)["changed"] is True
-    assert fake.sensors[41]["unit"] == "MW"
+    assert fake.sensors[141]["unit"] == "MW"
 
 
 def test_bad_input_fails_before_any_request(monkeypatch, capsys):
