@@ -73,7 +73,10 @@ async def latency(fm: FlexMeasuresSite, workdir: Path) -> dict[str, list[float]]
         rms = await site.connect_rms(initial_power_kw=20.0)
         await wait_for(lambda: ven.outbox.pending() == 0, what="price event delivered")
         token = fm.stack.token()
-        base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=2)
+        now = datetime.now(UTC)
+        # On the sensor's 15-minute grid, two days ahead: a window no other round touched.
+        base = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+        base += timedelta(days=2)
         async with aiohttp.ClientSession() as http:
             for n in range(ROUNDS):
                 # Land at a random phase of the VEN's poll cycle.
@@ -99,7 +102,7 @@ async def latency(fm: FlexMeasuresSite, workdir: Path) -> dict[str, list[float]]
                         "duration_minutes": 15,
                     },
                 )
-                await _visible(http, fm, token, start, share * 100)
+                await asyncio.wait_for(_visible(http, fm, token, start, share * 100), 120)
                 to_flexmeasures.append(time.perf_counter() - created_at)
                 print(
                     f"round {n + 1}/{ROUNDS}: {to_flexmeasures[-1]:.3f} s to FlexMeasures",

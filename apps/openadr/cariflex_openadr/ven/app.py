@@ -23,6 +23,19 @@ from cariflex_openadr.ven.s2_forwarder import S2Forwarder
 log = logging.getLogger(__name__)
 
 
+class _Answers(dict[str, str]):
+    """openleadr 0.5.36 drops its answer to a cancelled event but looks it up again when the event
+    comes back unchanged, and then opts out of every event of that message (KeyError). We
+    answer from our own record instead."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        super().__init__()
+        self._known = known
+
+    def __missing__(self, event_id: str) -> str:
+        return self._known.get(event_id, "optOut")
+
+
 class VEN:
     def __init__(self, config: Config, password: str | None = None) -> None:
         self.config = config
@@ -36,13 +49,14 @@ class VEN:
         self.deliverer = Deliverer(self.outbox, self.flexmeasures, fm.retry_seconds)
         self.s2 = S2Service(config.s2, self._write_s2_sensor, self.status)
         self.forwarder = S2Forwarder(self.s2)
-        self.client = self._new_client()
         self.events: dict[str, ReceivedEvent] = {}
         self.opt_answers: dict[str, str] = {}
+        self.client = self._new_client()
         self.refused_events: list[str] = []
         self.received_at: dict[str, float] = {}  # perf_counter per event id, for benchmarks
         self._tasks: list[asyncio.Task[None]] = []
         self._missing_sensors: set[str] = set()
+        self._last_written: dict[str, tuple[datetime, float]] = {}
 
     def _new_client(self) -> OpenADRClient:
         ven = self.config.ven
@@ -57,6 +71,7 @@ class VEN:
         )
         client.on_event = self.on_event
         client.on_update_event = self.on_event
+        client.responded_events = _Answers(self.opt_answers)
         return client
 
     def status(self) -> dict[str, object]:
@@ -134,9 +149,12 @@ class VEN:
         resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
         start = when - (when - epoch) % resolution
-        self.deliverer.enqueue(
-            Post(sensor_id, start, resolution, unit, (round(value, 6),), origin="s2")
-        )
+        value = round(value, 6)
+        # RMs repeat their status often; the same value in the same slot is not worth a post.
+        if self._last_written.get(sensor_name) == (start, value):
+            return
+        self._last_written[sensor_name] = (start, value)
+        self.deliverer.enqueue(Post(sensor_id, start, resolution, unit, (value,), origin="s2"))
 
     # --- running --------------------------------------------------------------------------------
 

@@ -117,16 +117,21 @@ class VTN:
 
     def _events_for(self, ven_id: str) -> list[Any]:
         return [
-            to_openleadr(record, ven_id, self.config.market_context) for record in self.store.live()
+            to_openleadr(record, ven_id, self.config.market_context)
+            for record in self.store.live()
+            if not (record.cancelled and self._answered(record, ven_id))
         ]
+
+    @staticmethod
+    def _answered(record: EventRecord, ven_id: str) -> bool:
+        # A cancellation the VEN confirmed is not sent again: openleadr 0.5.36's client forgets
+        # its answer to a cancelled event and fails on the whole message if it sees it again.
+        response = record.responses.get(ven_id)
+        return response is not None and response.modification_number == record.modification_number
 
     def _unanswered(self, ven_id: str) -> bool:
         """A live event this VEN has not answered in its present version: lost on the way?"""
-        for record in self.store.live():
-            response = record.responses.get(ven_id)
-            if response is None or response.modification_number != record.modification_number:
-                return True
-        return False
+        return any(not self._answered(record, ven_id) for record in self.store.live())
 
     async def on_poll(self, ven_id: str) -> Any:
         self.last_poll[ven_id] = datetime.now(UTC)
