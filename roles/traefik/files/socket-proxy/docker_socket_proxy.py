@@ -85,7 +85,7 @@ def upstream_head(method: str, target: str, headers: list[tuple[str, str]]) -> b
             raise RequestRefused(400, "request bodies are not forwarded")
         if lowered not in _DROPPED_HEADERS:
             kept.append((name, value))
-    if not any(name.lower() == "host" for name, _ in kept):
+    if not any(header[0].lower() == "host" for header in kept):
         kept.append(("Host", "docker"))
     lines = [f"{method} {target} HTTP/1.1", *(f"{n}: {v}" for n, v in kept), "Connection: close"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -160,7 +160,7 @@ class Proxy:
             await docker_writer.drain()
             answer = asyncio.create_task(_copy(docker_reader, writer))
             hangup = asyncio.create_task(_wait_for_eof(reader))
-            _, pending = await asyncio.wait({answer, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            pending = (await asyncio.wait({answer, hangup}, return_when=asyncio.FIRST_COMPLETED))[1]
             for task in pending:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionError):

@@ -172,7 +172,8 @@ def test_streamed_events_pass_through_as_they_come(tmp_path: Path) -> None:
         await writer.drain()
 
     async def scenario() -> None:
-        async with running(tmp_path, answer_stream) as (_, port):
+        async with running(tmp_path, answer_stream) as fixtures:
+            port = fixtures[1]
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /v1.41/events HTTP/1.1\r\nHost: docker\r\n\r\n")
             await writer.drain()
