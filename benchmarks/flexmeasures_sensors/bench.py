@@ -62,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-runs", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--only", choices=sorted(PLAYBOOKS), help="measure one side only")
     options = parser.parse_args()
     link = REPO_ROOT / ".cache/collections/ansible_collections/digitribe/cariflex"
     if not link.exists():
@@ -75,6 +76,8 @@ def main() -> None:
             f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
         )
         for name, playbook in PLAYBOOKS.items():
+            if options.only and name != options.only:
+                continue
             status, account = fm.api(
                 "POST",
                 "/api/v3_0/accounts",
@@ -112,9 +115,14 @@ def main() -> None:
                 "warm_tasks_median_s": round(statistics.median(warm_tasks), 2),
                 "warm_runs_s": [round(w, 2) for w in warm],
                 "warm_requests": warm_requests[-1],
+                "load_average_1m": round(os.getloadavg()[0], 1),
             }
             print(name, figures[name], flush=True)
 
+    if options.json:
+        options.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if len(figures) < 2:
+        return
     module, loop = figures["module"], figures["uri loop"]
     print()
     print("| run | module | uri loop | speed-up |")
@@ -132,8 +140,6 @@ def main() -> None:
         f"| {loop['cold_requests']} / {loop['warm_requests']} | |"
     )
     print(f"\nload average at the end: {os.getloadavg()}, CPUs: {os.cpu_count()}")
-    if options.json:
-        options.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
