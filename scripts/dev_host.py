@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "cariflex-dev"
 IMAGE = os.environ.get("CARIFLEX_DEV_IMAGE", "cariflex-test/testhost:12")
 # Loopback only: the dev host is reachable from this machine and nowhere else.
-PUBLISHED = {"80": os.environ.get("CARIFLEX_DEV_HTTP", "8080"),
-             "443": os.environ.get("CARIFLEX_DEV_HTTPS", "8443")}
+PUBLISHED = {
+    "80": os.environ.get("CARIFLEX_DEV_HTTP", "8080"),
+    "443": os.environ.get("CARIFLEX_DEV_HTTPS", "8443"),
+}
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -70,8 +72,11 @@ def up() -> int:
         ["ansible-playbook", "site.yml", "-i", "inventories/dev"], cwd=ROOT, env=env
     )
     if converge.returncode != 0:
-        print("dev-host: site.yml failed (see above); the host is left up for a look:"
-              f" docker exec -it {NAME} bash", file=sys.stderr)
+        print(
+            "dev-host: site.yml failed (see above); the host is left up for a look:"
+            f" docker exec -it {NAME} bash",
+            file=sys.stderr,
+        )
         return converge.returncode
     health = subprocess.run(
         ["ansible-playbook", "playbooks/health.yml", "-i", "inventories/dev"], cwd=ROOT, env=env

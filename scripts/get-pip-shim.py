@@ -11,7 +11,8 @@ import sys
 # get-pip.py's own switches; plain `pip install` does not know them.
 OWN_SWITCHES = {"--no-setuptools", "--no-wheel"}
 
-subprocess.run([sys.executable, "-m", "ensurepip", "--default-pip"], check=True,
-               stdout=subprocess.DEVNULL)
+subprocess.run(
+    [sys.executable, "-m", "ensurepip", "--default-pip"], check=True, stdout=subprocess.DEVNULL
+)
 arguments = [arg for arg in sys.argv[1:] if arg not in OWN_SWITCHES]
 sys.exit(subprocess.run([sys.executable, "-m", "pip", "install", *arguments]).returncode)

@@ -37,6 +37,7 @@ class Image:
     parent: str | None = None
     args: dict[str, str] = field(default_factory=dict)
     debootstrap: bool = False
+    push: bool = True
 
     @property
     def dependencies(self) -> list[str]:
@@ -201,6 +202,8 @@ def build(images: dict[str, Image], wanted: list[str]) -> None:
 
 def push(images: dict[str, Image], registry: str, wanted: list[str]) -> None:
     for name in build_order(images, wanted or list(images)):
+        if not images[name].push:
+            continue
         target = f"{registry}/{name}"
         if current_hash(target) == current_hash(name) and registry_has(registry, name):
             continue
