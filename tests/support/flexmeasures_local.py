@@ -361,19 +361,32 @@ class FlexMeasuresLocal:
             raise FlexMeasuresLocalError(f"requestAuthToken answered {status}: {body}")
         return body["auth_token"]
 
-    def access_log_mark(self) -> int:
-        """An opaque position in the access log; pass it to requests_since()."""
+    def _access_log_size(self) -> int:
         try:
             return self.access_log.stat().st_size
         except FileNotFoundError:
             return 0
 
+    def access_log_mark(self, settle: float = 0.3) -> int:
+        """An opaque position in the access log; pass it to requests_since().
+
+        gunicorn writes a line just after it answers, so the log is first let settle: a request
+        answered before the mark is never counted after it.
+        """
+        return self._settled_size(settle)
+
+    def _settled_size(self, settle: float) -> int:
+        size = self._access_log_size()
+        while True:
+            time.sleep(settle)
+            now = self._access_log_size()
+            if now == size:
+                return size
+            size = now
+
     def requests_since(self, mark: int, settle: float = 0.3) -> list[AccessLogEntry]:
         """Requests gunicorn logged after `mark` (waits until the log stops growing)."""
-        size = -1
-        while size != self.access_log_mark():
-            size = self.access_log_mark()
-            time.sleep(settle)
+        self._settled_size(settle)
         with open(self.access_log, "rb") as handle:
             handle.seek(mark)
             text = handle.read().decode(errors="replace")
