@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -32,12 +33,18 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], check=check, capture_output=True, text=True)
 
 
-def platform_options() -> list[str]:
+def platform_options(
+    name: str = NAME, image: str = IMAGE, docker_store: str | None = None, publish: bool = True
+) -> list[str]:
+    """`docker run` options of a test host, from the Molecule base config's platform."""
     config = yaml.safe_load((ROOT / ".config/molecule/config.yml").read_text())
     platform = config["platforms"][0]
-    options = ["--cgroupns", platform["cgroupns_mode"], "--hostname", NAME]
+    options = ["--cgroupns", platform["cgroupns_mode"], "--hostname", name]
+    # Its /var/lib/docker: a given volume, or an anonymous one that goes with the container.
+    options += ["-v", f"{docker_store}:/var/lib/docker" if docker_store else "/var/lib/docker"]
     for volume in platform.get("volumes", []):
-        options += ["-v", volume]
+        if "/var/lib/docker" not in volume:
+            options += ["-v", volume]
     for tmpfs in platform.get("tmpfs", []):
         options += ["--tmpfs", tmpfs]
     for security_opt in platform.get("security_opts", []):
@@ -46,9 +53,21 @@ def platform_options() -> list[str]:
         options += ["--device", device]
     for capability in platform.get("capabilities", []):
         options += ["--cap-add", capability]
-    for inside, outside in PUBLISHED.items():
-        options += ["-p", f"127.0.0.1:{outside}:{inside}"]
-    return [*options, IMAGE, *platform["command"].split()]
+    if publish:
+        for inside, outside in PUBLISHED.items():
+            options += ["-p", f"127.0.0.1:{outside}:{inside}"]
+    return [*options, image, *platform["command"].split()]
+
+
+def wait_for_systemd(container: str, timeout: float = 120) -> None:
+    """Until systemd in the container has booted (its bus may not exist for the first moments)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = docker("exec", container, "systemctl", "is-system-running", "--wait", check=False)
+        if answer.stdout.strip() in {"running", "degraded"}:
+            return
+        time.sleep(1)
+    raise SystemExit(f"{container}: systemd did not finish booting within {timeout:.0f} s")
 
 
 def state() -> str | None:
@@ -66,7 +85,7 @@ def up() -> int:
         docker("start", NAME)
     else:
         print(f"dev-host: reusing the running {NAME}", flush=True)
-    docker("exec", NAME, "systemctl", "is-system-running", "--wait", check=False)
+    wait_for_systemd(NAME)
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     converge = subprocess.run(
         ["ansible-playbook", "site.yml", "-i", "inventories/dev"], cwd=ROOT, env=env
