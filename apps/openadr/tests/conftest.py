@@ -108,7 +108,10 @@ class FlexMeasuresSite:
         }
         for resource_id, _, _ in SEED_RESOURCES:
             wanted[f"{resource_id}_soc"] = ("kWh", "PT15M", {})
-            wanted[f"{resource_id}_power"] = ("kW", "PT15M", {"consumption_is_positive": False})
+            # battery_01's sensor says the opposite of the VEN's configuration (false for all):
+            # the tests show the sensor's own word wins.
+            positive = resource_id == "battery_01"
+            wanted[f"{resource_id}_power"] = ("kW", "PT15M", {"consumption_is_positive": positive})
         sensors = {}
         for name, (unit, resolution, attributes) in wanted.items():
             body = {

@@ -84,13 +84,18 @@ async def test_load_control_reaches_flexmeasures_and_rms(
 
     await wait_for(lambda: ven.outbox.pending() == 0, what="outbox emptied")
     assert fm.values("load_control_signal", start.isoformat(), "PT1H") == [40.0] * 4
-    # The S2 service is the writer of the resources' sensors: state of charge and power, the
-    # latter in FlexMeasures' sign (these sensors say consumption_is_positive = false).
+    # The S2 service is the writer of the resources' sensors: state of charge, and power in
+    # each sensor's own sign: battery_01's sensor says consumption_is_positive = true, the
+    # others false (FlexMeasures' default), whatever the VEN's configuration says.
     now_quarter = _quarter(datetime.now(UTC)).isoformat()
     assert fm.values("battery_01_soc", now_quarter, "PT15M") == [50.0]
-    battery_01 = next(rm for rm in rms if rm.resource_id == "battery_01")
+    by_id = {rm.resource_id: rm for rm in rms}
+    assert by_id["battery_01"].power_kw > 0  # charging: consumption
     assert fm.values("battery_01_power", now_quarter, "PT15M") == [
-        pytest.approx(-battery_01.power_kw)
+        pytest.approx(by_id["battery_01"].power_kw)
+    ]
+    assert fm.values("battery_02_power", now_quarter, "PT15M") == [
+        pytest.approx(-by_id["battery_02"].power_kw)
     ]
 
     # Cancelled: FlexMeasures shows the neutral 100 % for what is left, the RMs are released.

@@ -28,11 +28,11 @@ from cariflex_openadr.s2.planning import (
 )
 from cariflex_openadr.s2.session import RMSession, handle_message, open_session
 from cariflex_openadr.signals import EventKind
-from cariflex_openadr.units import s2_power_to_flexmeasures
 
 log = logging.getLogger(__name__)
 
-# (sensor name, time, value, unit): the VEN turns these into FlexMeasures posts.
+# (sensor name, time, value, unit): the VEN turns these into FlexMeasures posts. Power values
+# are in S2's sign (consumption positive); the VEN converts them to each sensor's convention.
 SensorSink = Callable[[str, datetime, float, str], None]
 
 
@@ -221,10 +221,8 @@ class S2Service:
         resource = session.resource
         if not resource.power_sensor or self._sink is None:
             return
-        value = s2_power_to_flexmeasures(
-            item.power_kw, resource.power_sensor_consumption_is_positive
-        )
-        self._sink(resource.power_sensor, item.instruction.execution_time, value, "kW")
+        # S2's sign (consumption positive): the writer turns it into the sensor's own.
+        self._sink(resource.power_sensor, item.instruction.execution_time, item.power_kw, "kW")
 
     async def process_load_control(
         self, share: float, event_id: str = "manual"

@@ -15,10 +15,16 @@ from cariflex_openadr.config import Config, ConfigError, read_secret
 from cariflex_openadr.s2.service import S2Service
 from cariflex_openadr.signals import InvalidEvent
 from cariflex_openadr.ven.event_parse import ReceivedEvent, parse_event
-from cariflex_openadr.ven.flexmeasures import Deliverer, FlexMeasuresClient
+from cariflex_openadr.ven.flexmeasures import (
+    Deliverer,
+    FlexMeasuresClient,
+    FlexMeasuresRefused,
+    FlexMeasuresUnavailable,
+)
 from cariflex_openadr.ven.outbox import Outbox, Post
 from cariflex_openadr.ven.publisher import posts_for_event
 from cariflex_openadr.ven.s2_forwarder import S2Forwarder
+from cariflex_openadr.ven.sign_conventions import SignConventions
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,13 @@ class VEN:
         self._tasks: list[asyncio.Task[None]] = []
         self._missing_sensors: set[str] = set()
         self._last_written: dict[str, tuple[datetime, float]] = {}
+        self.signs = SignConventions(
+            {
+                r.power_sensor: r.power_sensor_consumption_is_positive
+                for r in config.s2.resources
+                if r.power_sensor
+            }
+        )
 
     def _new_client(self) -> OpenADRClient:
         ven = self.config.ven
@@ -146,6 +159,8 @@ class VEN:
                     "no id for sensor %s in [flexmeasures.sensors]: not recorded", sensor_name
                 )
             return
+        if sensor_name in self.signs.power_sensors:
+            value = self.signs.to_flexmeasures(sensor_name, value)
         resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
         start = when - (when - epoch) % resolution
@@ -179,6 +194,16 @@ class VEN:
                     )
             await asyncio.sleep(retry)
 
+    async def _learn_sign_conventions(self) -> None:
+        while not self.signs.complete:
+            try:
+                await self.signs.learn(self.flexmeasures, self.config.flexmeasures.sensors)
+            except (FlexMeasuresUnavailable, FlexMeasuresRefused) as err:
+                log.warning(
+                    "sign conventions from the configuration until FlexMeasures answers: %s", err
+                )
+                await asyncio.sleep(self.config.flexmeasures.retry_seconds)
+
     async def _close_client(self) -> None:
         if self.client.scheduler.running:
             self.client.scheduler.shutdown(wait=False)
@@ -188,6 +213,7 @@ class VEN:
 
     async def start(self, s2_host: str | None = None, s2_port: int | None = None) -> int:
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="fm-deliverer"))
+        self._tasks.append(asyncio.create_task(self._learn_sign_conventions(), name="fm-signs"))
         s2_bound = await self.s2.start(s2_host, s2_port)
         self._tasks.append(asyncio.create_task(self._stay_registered(), name="ven-registration"))
         return s2_bound
