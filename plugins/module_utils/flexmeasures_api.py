@@ -164,6 +164,7 @@ class FlexMeasuresClient:
         ca_path: str | None = None,
         transport: Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        host_header: str | None = None,
     ):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -180,6 +181,8 @@ class FlexMeasuresClient:
         self._transport = transport or open_url_transport(validate_certs, ca_path)
         self._sleep = sleep
         self._token: str | None = None
+        # For a server reached by address whose TRUSTED_HOSTS only lists its public name.
+        self.host_header = host_header
         #: HTTP requests sent, retries included (modules report it; tests assert on it).
         self.request_count = 0
 
@@ -260,6 +263,8 @@ class FlexMeasuresClient:
         url = self.base_url + path
         data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Accept": "application/json"}
+        if self.host_header:
+            headers["Host"] = self.host_header
         if data is not None:
             headers["Content-Type"] = "application/json"
         if token:

@@ -45,6 +45,12 @@ options:
         V(https://cariflex.digitribe.fr) or V(http://127.0.0.1:5000).
     type: str
     required: true
+  host_header:
+    description:
+      - HTTP C(Host) header to send instead of the one O(url) implies. Use it when FlexMeasures is
+        reached by address (for example its container's IP) but only trusts its public name
+        (C(TRUSTED_HOSTS)), such as V(cariflex.digitribe.fr).
+    type: str
   user:
     description: E-mail address of a FlexMeasures user with the admin role (or account-admin
       rights on O(account)).
@@ -290,6 +296,7 @@ ASSET_SPEC = dict(
 )
 ARGUMENT_SPEC = dict(
     url=dict(type="str", required=True),
+    host_header=dict(type="str"),
     user=dict(type="str", required=True, aliases=["email"]),
     password=dict(type="str", required=True, no_log=True),
     account=dict(type="str", required=True),
@@ -440,6 +447,7 @@ def main() -> None:
             retries=params["retries"],
             validate_certs=params["validate_certs"],
             ca_path=params["ca_path"],
+            host_header=params["host_header"],
         )
     except FlexMeasuresError as error:
         module.fail_json(msg=error.message, **result)

@@ -171,3 +171,10 @@ def test_validation_errors_are_flattened():
 def test_url_must_be_http():
     with pytest.raises(api.FlexMeasuresError, match="not an http"):
         api.FlexMeasuresClient("cariflex.digitribe.fr", "a", "b", transport=FakeTransport())
+
+
+def test_host_header_is_sent_on_every_request():
+    transport = FakeTransport(TOKEN, (200, []))
+    c, _ = client(transport, host_header="cariflex.digitribe.fr")
+    c.get("/assets")
+    assert [call[3]["Host"] for call in transport.calls] == ["cariflex.digitribe.fr"] * 2
