@@ -123,6 +123,11 @@ class Site:
         await self.ven.start()
         return self.ven
 
+    async def stop_ven(self) -> None:
+        if self.ven is not None:
+            await self.ven.stop()
+            self.ven = None
+
     async def connect_rms(self, initial_power_kw: float = 0.0) -> list[ResourceManager]:
         s2 = self.config.s2
         for resource in s2.resources:

@@ -91,6 +91,23 @@ async def test_event_end_releases_the_rms(site: Site) -> None:
     assert ven.s2.controls == {}
 
 
+async def test_ven_restart_keeps_values_and_posts_nothing_twice(site: Site) -> None:
+    await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    created = await site.admin("POST", "/events", {"kind": "load_control", "value": 0.5})
+    await wait_for(lambda: _response(site, created["event_id"]) == "optIn", what="optIn")
+    waiting = ven.outbox.pending_origins()
+    assert f"{created['event_id']}#0" in waiting  # FlexMeasures is unreachable in this test
+
+    await site.stop_ven()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration after restart")
+    # The VTN hands the restarted VEN every event again; it answers, and queues nothing twice.
+    await wait_for(lambda: created["event_id"] in ven.opt_answers, what="event seen again")
+    assert ven.outbox.pending_origins() == waiting
+
+
 async def test_malformed_event_is_opted_out_and_logged(site: Site, caplog) -> None:
     caplog.set_level(logging.ERROR, logger="cariflex_openadr")
     vtn = await site.start_vtn()
