@@ -67,14 +67,16 @@ async def test_load_control_event_reaches_ven_and_rms(site: Site) -> None:
 
     assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
     await site.admin("DELETE", f"/events/{event_id}")
-    await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
-    assert [rm.power_kw for rm in rms] == pytest.approx([15.0] * len(rms))
+    await wait_for(
+        lambda: all(abs(rm.power_kw - 15.0) < 1e-6 for rm in rms), what="released to 15 kW"
+    )
+    assert all(len(rm.instructions) >= 2 for rm in rms)
 
     # The next event is taken too (openleadr's client trips over a cancelled event seen twice).
     created = await site.admin("POST", "/events", {"kind": "demand_response", "value": 2})
     await wait_for(lambda: _response(site, created["event_id"]) == "optIn", what="next optIn")
-    await wait_for(lambda: all(len(rm.instructions) == 3 for rm in rms), what="DR instructions")
-    assert all(rm.power_kw <= 1e-6 for rm in rms)  # level 2: no consumption
+    # Level 2: no consumption.
+    await wait_for(lambda: all(rm.power_kw <= 1e-6 for rm in rms), what="DR level 2 applied")
 
 
 async def test_event_end_releases_the_rms(site: Site) -> None:
