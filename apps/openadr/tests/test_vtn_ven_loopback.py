@@ -110,6 +110,27 @@ async def test_ven_restart_keeps_values_and_posts_nothing_twice(site: Site) -> N
     assert ven.outbox.pending_origins() == waiting
 
 
+async def test_ven_comes_back_after_being_dropped_from_the_allow_list(site: Site) -> None:
+    from dataclasses import replace
+
+    vtn = await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    allowed = site.config.vtn
+    # The VTN restarts without the VEN in its allow-list: its re-registration is refused.
+    await site.stop_vtn()
+    site.config = replace(site.config, vtn=replace(allowed, allowed_ven_names=("other-ven",)))
+    vtn = await site.start_vtn()
+    await wait_for(lambda: vtn.refusals, what="re-registration refused")
+    await wait_for(lambda: not ven.registered, what="VEN knows it is not registered")
+    # Repaired: the VEN registers again by itself, without a restart of its own.
+    await site.stop_vtn()
+    site.config = replace(site.config, vtn=allowed)
+    vtn = await site.start_vtn()
+    await wait_for(lambda: VEN_NAME in vtn.registrations, what="registered again")
+    assert ven.registered
+
+
 async def test_malformed_event_is_opted_out_and_logged(site: Site, caplog) -> None:
     caplog.set_level(logging.ERROR, logger="cariflex_openadr")
     vtn = await site.start_vtn()
