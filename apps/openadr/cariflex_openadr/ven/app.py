@@ -28,6 +28,8 @@ from cariflex_openadr.ven.sign_conventions import SignConventions
 
 log = logging.getLogger(__name__)
 
+MAX_HELD_POWER = 1000
+
 
 class _Answers(dict[str, str]):
     """openleadr 0.5.36 drops its answer to a cancelled event but looks it up again when the event
@@ -63,6 +65,7 @@ class VEN:
         self._tasks: list[asyncio.Task[None]] = []
         self._missing_sensors: set[str] = set()
         self._last_written: dict[str, tuple[datetime, float]] = {}
+        self._held_power: list[tuple[str, datetime, float, str]] = []
         self.signs = SignConventions(
             {
                 r.power_sensor: r.power_sensor_consumption_is_positive
@@ -160,6 +163,14 @@ class VEN:
                 )
             return
         if sensor_name in self.signs.power_sensors:
+            if not self.signs.complete:
+                # Not yet known which sign this sensor wants: hold the value (in S2's sign)
+                # until FlexMeasures has said; the newest values are the ones worth keeping.
+                self._held_power = [
+                    *self._held_power[-(MAX_HELD_POWER - 1) :],
+                    (sensor_name, when, value, unit),
+                ]
+                return
             value = self.signs.to_flexmeasures(sensor_name, value)
         resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
@@ -199,10 +210,11 @@ class VEN:
             try:
                 await self.signs.learn(self.flexmeasures, self.config.flexmeasures.sensors)
             except (FlexMeasuresUnavailable, FlexMeasuresRefused) as err:
-                log.warning(
-                    "sign conventions from the configuration until FlexMeasures answers: %s", err
-                )
+                log.warning("power values held until FlexMeasures tells their sign: %s", err)
                 await asyncio.sleep(self.config.flexmeasures.retry_seconds)
+        held, self._held_power = self._held_power, []
+        for sensor_name, when, value, unit in held:
+            self._write_s2_sensor(sensor_name, when, value, unit)
 
     async def _close_client(self) -> None:
         if self.client.scheduler.running:
