@@ -76,6 +76,7 @@ class FlexMeasuresSite:
             ],
             input=f"{self.ven_password}\n{self.ven_password}\n",
             env=self.stack._fm_env(),
+            cwd=str(self.stack.workdir),  # FlexMeasures writes flexmeasures.log where it runs
             capture_output=True,
             text=True,
             timeout=120,
