@@ -290,7 +290,14 @@ class FlexMeasuresClient:
                 self._sleep(delays[attempt])
                 attempt += 1
                 continue
-            return status, _parse(raw)
+            answer = _parse(raw)
+            if self.host_header and status in (400, 500) and not isinstance(answer, dict):
+                # Werkzeug refuses an untrusted Host before FlexMeasures can answer in JSON.
+                answer = (
+                    f"{error_detail(answer)} (the request carried Host: {self.host_header}; "
+                    "is that name in FlexMeasures' TRUSTED_HOSTS?)"
+                )
+            return status, answer
 
 
 def _parse(raw: bytes | None) -> Any:

@@ -370,6 +370,15 @@ def test_unknown_asset_type_fails_after_reading_and_writes_nothing(fm):
     assert account_assets(fm, account) == {}
 
 
+def test_an_untrusted_host_header_fails_with_a_hint(fm):
+    mark = fm.access_log_mark()
+    result = run_module(fm_args(fm, host_header="elsewhere.example", assets=small_assets([])))
+    assert result.get("failed") is True
+    assert "Host: elsewhere.example" in result["msg"] and "TRUSTED_HOSTS" in result["msg"]
+    # Only the token request, refused before routing (werkzeug logs its path as None).
+    assert [(r.method, r.status) for r in fm.requests_since(mark)] == [("POST", 500)]
+
+
 def test_flexmeasures_down_fails_clearly(fm):
     fm.stop_flexmeasures()
     try:

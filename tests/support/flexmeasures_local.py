@@ -21,6 +21,7 @@ Interface (what other test suites use)::
         fm.requests_since(mark) -> list[AccessLogEntry(method, path, query, status)]
         fm.stop_flexmeasures(); fm.start_flexmeasures()   # "FlexMeasures down" tests
         fm.redis_port, fm.redis_password, fm.postgres_port, fm.database_uri (secrets inside)
+        fm.trusted_hosts      # TRUSTED_HOSTS: 127.0.0.1, localhost, cariflex.digitribe.fr
 
 A session-scoped pytest fixture ``flexmeasures_local`` lives in ``tests/support/fixtures.py``
 (load it with ``pytest_plugins = ["tests.support.fixtures"]``).
@@ -221,6 +222,8 @@ class FlexMeasuresLocal:
     redis_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
     account_id: int = 0
+    # Like production, FlexMeasures only answers requests for these Host names.
+    trusted_hosts: tuple = (LOOPBACK, "localhost", "cariflex.digitribe.fr")
     _processes: dict = field(default_factory=dict)
     _pg_started: bool = False
 
@@ -580,6 +583,7 @@ class FlexMeasuresLocal:
             "SECURITY_TWO_FACTOR_LOGIN_VALIDITY": "1 weeks",
             "FLEXMEASURES_HOSTS_AND_AUTH_START": {LOOPBACK: "2026-01"},
             "FLEXMEASURES_TIMEZONE": "Europe/Paris",
+            "TRUSTED_HOSTS": list(self.trusted_hosts),
             "LOGGING_LEVEL": "WARNING",
             "MAIL_SUPPRESS_SEND": True,
         }

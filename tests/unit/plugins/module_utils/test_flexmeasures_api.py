@@ -178,3 +178,10 @@ def test_host_header_is_sent_on_every_request():
     c, _ = client(transport, host_header="cariflex.digitribe.fr")
     c.get("/assets")
     assert [call[3]["Host"] for call in transport.calls] == ["cariflex.digitribe.fr"] * 2
+
+
+def test_an_untrusted_host_header_gets_a_hint():
+    transport = FakeTransport((500, None))
+    c, _ = client(transport, host_header="elsewhere.example")
+    with pytest.raises(api.FlexMeasuresError, match="TRUSTED_HOSTS"):
+        c.get("/assets")
