@@ -34,6 +34,7 @@ attributes:
     description: Reads only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
     description: Never changes anything.
@@ -173,9 +174,10 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 PROBE_SCRIPT = """
 import json, sys, urllib.error, urllib.request
 base, path, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+opener = urllib.request.build_opener()
 out = {"status_http": None, "status": None, "openadr_http": None, "error": None}
 try:
-    with urllib.request.urlopen(base + "/status", timeout=timeout) as reply:
+    with opener.open(base + "/status", timeout=timeout) as reply:
         out["status_http"] = reply.status
         out["status"] = json.loads(reply.read().decode())
 except urllib.error.HTTPError as err:
@@ -186,7 +188,7 @@ if out["error"] is None:
     request = urllib.request.Request(base + path + "/EiRegisterParty", data=b"", method="POST",
                                      headers={"Content-Type": "application/xml"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        with opener.open(request, timeout=timeout) as reply:
             out["openadr_http"] = reply.status
     except urllib.error.HTTPError as err:
         out["openadr_http"] = err.code
@@ -197,7 +199,7 @@ print(json.dumps(out))
 
 VEN_STATUS_SCRIPT = (
     "import urllib.request as u, sys; "
-    "reply = u.urlopen('http://127.0.0.1:8765/status', timeout=float(sys.argv[1])); "
+    "reply = u.build_opener().open('http://127.0.0.1:8765/status', timeout=float(sys.argv[1])); "
     "sys.stdout.write(reply.read().decode())"
 )
 
