@@ -143,7 +143,7 @@ def test_flexmeasures_serves_health_from_the_instance_config(stack, secrets_dir:
     config = secrets_dir / "flexmeasures.cfg"
     config.write_text(
         'FLEXMEASURES_ENV = "production"\n'
-        f'SQLALCHEMY_DATABASE_URI = "postgresql://flexmeasures:{stack["pg_password"]}'
+        f'SQLALCHEMY_DATABASE_URI = "postgresql+psycopg2://flexmeasures:{stack["pg_password"]}'
         '@imgtest-pg:5432/flexmeasures"\n'
         f'SECRET_KEY = "{secrets.token_urlsafe(32)}"\n'
         f'SECURITY_TOTP_SECRETS = {{"1": "{secrets.token_urlsafe(32)}"}}\n'
