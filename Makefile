@@ -35,7 +35,7 @@ host-deps: ## Debian packages the harness needs (installs the missing ones; Debi
 	scripts/host-deps
 
 unit: venv ## unit tests of modules, module_utils and harness scripts
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest tests/unit roles/traefik/files/socket-proxy
 
 integration: venv host-deps ## modules against a real FlexMeasures on loopback
 	$(VENV)/bin/pytest -p no:cacheprovider tests/integration
@@ -55,7 +55,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, hadolint
 	ansible-lint
 	ruff check .
 	ruff format --check .
-	hadolint images/*/Dockerfile
+	hadolint images/*/Dockerfile roles/*/files/*/Dockerfile
 
 sanity: venv ## ansible-test sanity on a copy of the collection
 	scripts/sanity

@@ -97,6 +97,16 @@ def up() -> int:
             file=sys.stderr,
         )
         return converge.returncode
+    print(
+        "\nWhere the services answer (from this machine; the dev host publishes on loopback):\n"
+        f"  FlexMeasures  https://cariflex.localhost:{PUBLISHED['443']}/"
+        "   (Traefik's self-signed certificate in dev)\n"
+        f"  HTTP          http://cariflex.localhost:{PUBLISHED['80']}/  (redirects to HTTPS)\n"
+        f"  dev host      docker exec -it {NAME} bash\n"
+        "  admin         admin@digitribe.fr, password in inventories/dev/.secrets/"
+        "flexmeasures_admin_password\n",
+        flush=True,
+    )
     health = subprocess.run(
         ["ansible-playbook", "playbooks/health.yml", "-i", "inventories/dev"], cwd=ROOT, env=env
     )

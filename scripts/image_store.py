@@ -82,7 +82,8 @@ def build_store(store: str, images: list[str], registry: str) -> None:
     options = dev_host.platform_options(
         name=builder, image="cariflex-test/testhost-docker:12", docker_store=store, publish=False
     )
-    print(f"image-store: pulling {len(images)} image(s) into {store}", flush=True)
+    # stdout carries the answer of `prepare`: progress goes to stderr.
+    print(f"image-store: pulling {len(images)} image(s) into {store}", file=sys.stderr, flush=True)
     docker("run", "-d", "--name", builder, *options)
     try:
         inside = ["docker", "exec", builder]
