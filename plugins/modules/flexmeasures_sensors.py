@@ -477,7 +477,7 @@ def main() -> None:
                 msg="FlexMeasures does not match the input in a way the module will not guess "
                 "about, nothing was changed: " + "; ".join(plan.errors),
                 errors=plan.errors,
-                **dict(result, http_requests=client.request_count),
+                **{**result, "http_requests": client.request_count},
             )
 
         if params["state"] == "query":
@@ -496,11 +496,11 @@ def main() -> None:
                 + "; ".join(refusals)
                 + ". Set force: true to accept that (take a backup first).",
                 refusals=refusals,
-                **dict(
-                    result,
-                    http_requests=client.request_count,
-                    actions=[a.summary() for a in plan.actions],
-                ),
+                **{
+                    **result,
+                    "http_requests": client.request_count,
+                    "actions": [a.summary() for a in plan.actions],
+                },
             )
 
         if not module.check_mode:
@@ -512,14 +512,14 @@ def main() -> None:
         module.fail_json(
             msg=error.message + done,
             status=error.status,
-            **dict(result, http_requests=client.request_count),
+            **{**result, "http_requests": client.request_count},
         )
     except Exception as error:  # report it, with what was already done
         done = f" Already done: {'; '.join(seeder.done)}." if seeder.done else ""
         module.fail_json(
             msg=f"Unexpected error: {error}.{done}",
             exception=traceback.format_exc(),
-            **dict(result, http_requests=client.request_count),
+            **{**result, "http_requests": client.request_count},
         )
 
     result.update(

@@ -16,7 +16,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.fixtures import flexmeasures_local  # noqa: E402, F401 - the fixture itself
+from tests.support import fixtures  # noqa: E402
+
+# The session fixture itself, made visible to the tests of this folder.
+flexmeasures_local = fixtures.flexmeasures_local
 
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
@@ -128,5 +131,5 @@ def writes(entries) -> list:
 
 
 @pytest.fixture(scope="session")
-def fm(flexmeasures_local):  # noqa: F811 - the imported fixture, under a short name
+def fm(flexmeasures_local):
     return flexmeasures_local

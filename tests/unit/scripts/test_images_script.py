@@ -42,14 +42,14 @@ def test_a_changed_file_changes_its_image_and_every_image_built_on_it(recipes):
 
 
 def test_an_unchanged_recipe_keeps_its_hash(recipes):
-    _, images = recipes
+    _folder, images = recipes
     assert images_script.recipe_hash(images, "t/top:1") == images_script.recipe_hash(
         images, "t/top:1"
     )
 
 
 def test_build_order_puts_dependencies_first_once(recipes):
-    _, images = recipes
+    _folder, images = recipes
     assert images_script.build_order(images, ["t/top:1", "t/base:1"]) == [
         "t/base:1",
         "t/mid:1",
@@ -58,13 +58,13 @@ def test_build_order_puts_dependencies_first_once(recipes):
 
 
 def test_an_image_argument_naming_another_image_is_a_dependency(recipes):
-    _, images = recipes
+    _folder, images = recipes
     assert images["t/top:1"].dependencies == ["t/mid:1", "t/base:1"]
     assert images["t/mid:1"].push is False
 
 
 def test_unknown_image_and_misordered_manifest_are_refused(recipes, tmp_path):
-    _, images = recipes
+    _folder, images = recipes
     with pytest.raises(SystemExit, match="unknown image"):
         images_script.build_order(images, ["t/nope:1"])
     bad = tmp_path / "bad.yml"

@@ -77,7 +77,7 @@ def test_should_retry(method, status, refused, expected):
 
 def test_login_then_get_with_token_and_query():
     transport = FakeTransport(TOKEN, (200, [{"id": 1}]))
-    c, _ = client(transport, timeout=7)
+    c, _sleeps = client(transport, timeout=7)
     assert c.get("/sensors", {"account": 2, "fields": "id|name"}) == [{"id": 1}]
     login, get = transport.calls
     assert login[:3] == (
@@ -138,7 +138,7 @@ def test_post_is_not_retried_on_500():
 
 def test_wrong_password_is_an_auth_error_naming_the_user_not_the_password():
     transport = FakeTransport((401, {"errors": ["User password does not match."], "status": 401}))
-    c, _ = client(transport)
+    c, _sleeps = client(transport)
     with pytest.raises(api.FlexMeasuresAuthError) as error:
         c.get("/assets")
     message = str(error.value)
@@ -149,14 +149,14 @@ def test_wrong_password_is_an_auth_error_naming_the_user_not_the_password():
 
 def test_expired_token_is_renewed_once():
     transport = FakeTransport(TOKEN, (401, None), (200, {"auth_token": "tok-2"}), (200, {"ok": 1}))
-    c, _ = client(transport)
+    c, _sleeps = client(transport)
     assert c.get("/assets") == {"ok": 1}
     assert transport.calls[-1][3]["Authorization"] == "tok-2"
 
 
 def test_forbidden_says_which_rights_are_missing():
     transport = FakeTransport(TOKEN, (403, {"message": "no"}))
-    c, _ = client(transport)
+    c, _sleeps = client(transport)
     with pytest.raises(api.FlexMeasuresAuthError, match="needs the admin role"):
         c.delete("/sensors/3")
 
@@ -175,13 +175,13 @@ def test_url_must_be_http():
 
 def test_host_header_is_sent_on_every_request():
     transport = FakeTransport(TOKEN, (200, []))
-    c, _ = client(transport, host_header="cariflex.digitribe.fr")
+    c, _sleeps = client(transport, host_header="cariflex.digitribe.fr")
     c.get("/assets")
     assert [call[3]["Host"] for call in transport.calls] == ["cariflex.digitribe.fr"] * 2
 
 
 def test_an_untrusted_host_header_gets_a_hint():
     transport = FakeTransport((500, None))
-    c, _ = client(transport, host_header="elsewhere.example")
+    c, _sleeps = client(transport, host_header="elsewhere.example")
     with pytest.raises(api.FlexMeasuresError, match="TRUSTED_HOSTS"):
         c.get("/assets")

@@ -164,7 +164,8 @@ def test_check_mode_writes_nothing(monkeypatch, capsys):
     result = result_of(capsys)
     assert result["changed"] is True
     assert result["sensors"] == {"meter": None}
-    assert [m for m, _ in fake.log if m != "GET"] == ["POST"]  # the token request only
+    # the token request only
+    assert [method for method, _path in fake.log if method != "GET"] == ["POST"]
 
 
 def test_unit_change_with_data_is_refused_without_force(monkeypatch, capsys):
