@@ -61,7 +61,7 @@ sanity: venv ## ansible-test sanity on a copy of the collection
 	scripts/sanity
 
 # The scenarios `make test` runs, the harness's own first, then in the order site.yml runs roles.
-SCENARIOS ?= harness docker firewall firewall_ssh wireguard traefik flexmeasures
+SCENARIOS ?= harness docker firewall firewall_ssh wireguard traefik flexmeasures openadr
 molecule: images ## every Molecule scenario (scripts/scenario: idempotence and a no-change check mode)
 	@for s in $(SCENARIOS); do scripts/scenario "$$s"; done
 	@echo "seconds per scenario (artifacts/molecule/*/timings.tsv):"
