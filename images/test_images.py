@@ -95,6 +95,22 @@ def stack(secrets_dir: Path) -> Iterator[dict[str, str]]:
         docker("network", "rm", NETWORK, check=False)
 
 
+def flexmeasures_cli(mount: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """A FlexMeasures CLI command in a short-lived container with the config mounted."""
+    return docker(
+        "run",
+        "--rm",
+        "--network",
+        NETWORK,
+        "-v",
+        mount,
+        "cariflex-test/flexmeasures:1.0.1",
+        "flexmeasures",
+        *args,
+        check=check,
+    )
+
+
 def psql(password: str, sql: str) -> subprocess.CompletedProcess:
     return docker(
         "exec",
@@ -153,33 +169,10 @@ def test_flexmeasures_serves_health_from_the_instance_config(stack, secrets_dir:
     )
     config.chmod(0o644)
     mount = f"{config}:/app/instance/flexmeasures.cfg:ro"
-    upgrade = docker(
-        "run",
-        "--rm",
-        "--network",
-        NETWORK,
-        "-v",
-        mount,
-        "cariflex-test/flexmeasures:1.0.1",
-        "flexmeasures",
-        "db",
-        "upgrade",
-        check=False,
-    )
+    upgrade = flexmeasures_cli(mount, "db", "upgrade", check=False)
     assert upgrade.returncode == 0, upgrade.stderr[-2000:]
     # One CLI run provisions FlexMeasures' template assets before gunicorn's workers race to do it.
-    docker(
-        "run",
-        "--rm",
-        "--network",
-        NETWORK,
-        "-v",
-        mount,
-        "cariflex-test/flexmeasures:1.0.1",
-        "flexmeasures",
-        "add",
-        "initial-structure",
-    )
+    flexmeasures_cli(mount, "add", "initial-structure")
     docker(
         "run",
         "-d",
