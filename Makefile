@@ -45,7 +45,7 @@ engine: host-deps ## a Docker engine and the local registry (started if missing)
 
 images: venv engine ## build the harness's images (cached) and push them to the local registry
 	$(VENV)/bin/python scripts/images.py build
-	$(VENV)/bin/python scripts/images.py push "$$(scripts/engine)"
+	registry=$$(scripts/engine) && $(VENV)/bin/python scripts/images.py push "$$registry"
 
 images-test: images ## contract tests of the stand-in images (what the roles rely on)
 	$(VENV)/bin/pytest -p no:cacheprovider images/test_images.py

@@ -201,6 +201,8 @@ def build(images: dict[str, Image], wanted: list[str]) -> None:
 
 
 def push(images: dict[str, Image], registry: str, wanted: list[str]) -> None:
+    if not registry or "/" in registry:
+        sys.exit(f"images: push needs a registry address host:port, got {registry!r} (scripts/engine)")
     for name in build_order(images, wanted or list(images)):
         if not images[name].push:
             continue
