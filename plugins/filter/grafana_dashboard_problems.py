@@ -161,8 +161,13 @@ def grafana_dashboard_problems(
         raise AnsibleFilterError("grafana_dashboard_problems: sensor_ids must be a dict")
     problems: list[str] = []
     seen_uids: dict[str, str] = {}
+    seen_names: set[str] = set()
     for entry in dashboards:
         name = str(entry.get("name", "?")) if isinstance(entry, dict) else "?"
+        if name in seen_names:
+            # Both would be written to the same file: one would silently replace the other.
+            problems.append(f"dashboard {name}: two dashboards have this file name")
+        seen_names.add(name)
         dashboard = entry.get("dashboard") if isinstance(entry, dict) else None
         if not isinstance(dashboard, dict):
             problems.append(f"dashboard {name}: is not a JSON object")

@@ -114,6 +114,13 @@ def test_two_dashboards_with_one_uid_are_refused():
     ]
 
 
+def test_two_dashboards_with_one_file_name_are_refused():
+    problems = problems_of(
+        [entry(panel()), entry(panel(), uid="other")], datasource_uid=UID, sensor_ids=SENSORS
+    )
+    assert problems == ["dashboard energy.json: two dashboards have this file name"]
+
+
 def test_bad_arguments_fail_clearly():
     with pytest.raises(AnsibleFilterError, match="datasource_uid is required"):
         problems_of([], datasource_uid="", sensor_ids={})
