@@ -6,10 +6,13 @@ test (names start with `imgtest-`) and removed at the end; the only address cont
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import secrets
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,3 +222,191 @@ def test_tool_images_run_the_real_software(image: str, command: list[str], expec
     result = docker("run", "--rm", image, *command, check=False)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout + result.stderr
+
+
+# ----------------------------------------------------------------------------- Grafana stand-in
+# NOT Grafana: no Grafana can be obtained here. These tests pin the part of Grafana's behaviour the
+# grafana role relies on, so that the stand-in cannot drift into being easier than Grafana.
+GRAFANA = "cariflex-test/grafana-standin:12.4"
+GRAFANA_DATASOURCE = """\
+apiVersion: 1
+datasources:
+  - name: FlexMeasures
+    uid: cariflex-flexmeasures
+    type: grafana-postgresql-datasource
+    url: flexmeasures-db:5432
+    user: grafana_reader
+    jsonData: {database: flexmeasures}
+    secureJsonData:
+      password: $__file{/run/secrets/grafana/db_password}
+"""
+GRAFANA_PROVIDER = """\
+apiVersion: 1
+providers:
+  - name: cariflex
+    folder: Cariflex
+    type: file
+    options: {path: /etc/grafana/dashboards}
+"""
+
+
+def basic_get(url: str, user: str | None = None, password: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url)
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+
+@pytest.fixture
+def grafana_dir(tmp_path: Path) -> Path:
+    """Provisioning, a dashboard and secret files laid out as the grafana role lays them out."""
+    tmp_path.chmod(0o755)
+    (tmp_path / "provisioning" / "datasources").mkdir(parents=True)
+    (tmp_path / "provisioning" / "dashboards").mkdir()
+    (tmp_path / "dashboards").mkdir()
+    (tmp_path / "provisioning" / "datasources" / "cariflex.yaml").write_text(GRAFANA_DATASOURCE)
+    (tmp_path / "provisioning" / "dashboards" / "cariflex.yaml").write_text(GRAFANA_PROVIDER)
+    board = {"uid": "cariflex-energy", "title": "Energy", "panels": [{"id": 1}]}
+    (tmp_path / "dashboards" / "energy.json").write_text(json.dumps(board))
+    secrets_path = tmp_path / "secrets"
+    secrets_path.mkdir()
+    (secrets_path / "admin_password").write_text("first-" + secrets.token_urlsafe(18))
+    (secrets_path / "db_password").write_text(secrets.token_urlsafe(18))
+    for path in [*secrets_path.iterdir(), secrets_path]:
+        os.chown(path, 472, 472)
+        path.chmod(0o500 if path.is_dir() else 0o400)
+    for path in tmp_path.rglob("*"):
+        if "secrets" not in path.parts:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return tmp_path
+
+
+def run_grafana(folder: Path, name: str, *extra: str) -> str:
+    docker("rm", "-f", name, check=False)
+    docker(
+        "run", "-d", "--name", name, "-p", "127.0.0.1::3000",
+        "-v", f"{name}-data:/var/lib/grafana",
+        "-v", f"{folder / 'provisioning'}:/etc/grafana/provisioning:ro",
+        "-v", f"{folder / 'dashboards'}:/etc/grafana/dashboards:ro",
+        "-v", f"{folder / 'secrets'}:/run/secrets/grafana:ro",
+        *extra, GRAFANA,
+    )  # fmt: skip
+    port = docker("port", name, "3000/tcp").stdout.strip().rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(url + "/api/health"), 30, "the Grafana stand-in's health")
+    return url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return basic_get(url)[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def grafana(grafana_dir: Path) -> Iterator[tuple[str, Path]]:
+    name = "imgtest-grafana"
+    env = ["-e", "GF_SECURITY_ADMIN_PASSWORD__FILE=/run/secrets/grafana/admin_password"]
+    env += ["-e", "GF_AUTH_ANONYMOUS_ENABLED=false"]
+    try:
+        yield run_grafana(grafana_dir, name, *env), grafana_dir
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("volume", "rm", f"{name}-data", check=False)
+
+
+def test_grafana_standin_says_what_it_is_and_runs_as_472(grafana):
+    url, _ = grafana
+    assert docker("exec", "imgtest-grafana", "id", "-u").stdout.strip() == "472"
+    label = docker("image", "inspect", "-f", "{{json .Config.Labels}}", GRAFANA).stdout
+    assert "NOT Grafana" in label
+    status, health = basic_get(url + "/api/health")
+    assert status == 200 and health["database"] == "ok"
+    with urllib.request.urlopen(url + "/login", timeout=5) as response:
+        assert b"<title>Grafana</title>" in response.read()
+
+
+def test_grafana_standin_takes_the_admin_password_from_the_file_on_first_start_only(grafana):
+    url, folder = grafana
+    first = (folder / "secrets" / "admin_password").read_text()
+    assert basic_get(url + "/api/user", "admin", first)[0] == 200
+    assert basic_get(url + "/api/user", "admin", "admin")[0] == 401
+    assert basic_get(url + "/api/user")[0] == 401
+    assert basic_get(url + "/api/search")[0] == 401
+    # A new file is not read again by a restart: Grafana keeps the password in its database.
+    secret = folder / "secrets" / "admin_password"
+    secret.chmod(0o600)
+    secret.write_text("second-" + secrets.token_urlsafe(18))
+    docker("restart", "imgtest-grafana")
+    port = docker("port", "imgtest-grafana", "3000/tcp").stdout.strip().rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(url + "/api/health"), 30, "the restarted stand-in")
+    assert basic_get(url + "/api/user", "admin", first)[0] == 200
+    assert basic_get(url + "/api/user", "admin", secret.read_text())[0] == 401
+
+
+def test_grafana_standin_cli_resets_the_admin_password_from_stdin(grafana):
+    url, folder = grafana
+    first = (folder / "secrets" / "admin_password").read_text()
+    new = "reset-" + secrets.token_urlsafe(18)
+    argv = ["grafana", "cli", "--homepath", "/usr/share/grafana", "--config"]
+    argv += ["/etc/grafana/grafana.ini", "admin", "reset-admin-password", "--password-from-stdin"]
+    reset = docker("exec", "-i", "imgtest-grafana", *argv, input=new + "\n")
+    assert reset.returncode == 0, reset.stderr
+    assert basic_get(url + "/api/user", "admin", new)[0] == 200
+    assert basic_get(url + "/api/user", "admin", first)[0] == 401
+
+
+def test_grafana_standin_serves_what_its_provisioning_files_say(grafana):
+    url, folder = grafana
+    password = (folder / "secrets" / "admin_password").read_text()
+    status, sources = basic_get(url + "/api/datasources", "admin", password)
+    assert status == 200
+    (source,) = sources
+    assert source["uid"] == "cariflex-flexmeasures"
+    assert source["type"] == "grafana-postgresql-datasource"
+    assert source["user"] == "grafana_reader" and source["database"] == "flexmeasures"
+    assert source["secureJsonFields"] == {"password": True}
+    db_password = (folder / "secrets" / "db_password").read_text()
+    assert db_password not in json.dumps(sources)
+    status, hits = basic_get(url + "/api/search", "admin", password)
+    assert [(h["uid"], h["title"], h["folderTitle"]) for h in hits] == [
+        ("cariflex-energy", "Energy", "Cariflex")
+    ]
+    status, board = basic_get(url + "/api/dashboards/uid/cariflex-energy", "admin", password)
+    assert status == 200 and board["meta"]["provisioned"] is True
+
+
+def test_grafana_standin_without_a_password_setting_is_admin_admin_like_grafana(grafana_dir):
+    try:
+        url = run_grafana(grafana_dir, "imgtest-grafana-default")
+        assert basic_get(url + "/api/user", "admin", "admin")[0] == 200
+    finally:
+        docker("rm", "-f", "imgtest-grafana-default", check=False)
+        docker("volume", "rm", "imgtest-grafana-default-data", check=False)
+
+
+def test_grafana_standin_refuses_to_start_on_an_unreadable_file_reference(grafana_dir):
+    os.chown(grafana_dir / "secrets" / "db_password", 0, 0)
+    name = "imgtest-grafana-broken"
+    docker("rm", "-f", name, check=False)
+    try:
+        docker(
+            "run", "--name", name,
+            "-v", f"{grafana_dir / 'provisioning'}:/etc/grafana/provisioning:ro",
+            "-v", f"{grafana_dir / 'dashboards'}:/etc/grafana/dashboards:ro",
+            "-v", f"{grafana_dir / 'secrets'}:/run/secrets/grafana:ro",
+            GRAFANA, check=False,
+        )  # fmt: skip
+        logs = docker("logs", name, check=False)
+        state = docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip()
+        assert state != "0"
+        assert "db_password" in logs.stderr + logs.stdout
+    finally:
+        docker("rm", "-f", name, check=False)
