@@ -491,6 +491,7 @@ def write_sources(archive: Archive, runner: Runner, config: dict, facts: dict) -
                     )
                 entry["status"] = "absent"
             else:
+                entry["type"] = "dir" if path.is_dir() else "file"
                 entry["entries"] = archive.add_path(name, path, source.get("exclude", []))
                 if kind == "volume":
                     entry["mountpoint"] = str(path)
