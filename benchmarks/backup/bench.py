@@ -66,8 +66,8 @@ def fill(host: str, readings: int) -> int:
     per_sensor = (readings - have) // 10 + 1
     sql(
         host,
-        "insert into timed_belief (event_start, belief_horizon, cumulative_probability, event_value,"
-        " sensor_id, source_id)"
+        "insert into timed_belief (event_start, belief_horizon, cumulative_probability,"
+        " event_value, sensor_id, source_id)"
         f" select timestamptz '2018-01-01 00:00+00' + n * interval '15 minutes', interval '0', 0.5,"
         f" round((random() * 100)::numeric, 3), s.id, {source}"
         f" from generate_series(1, {per_sensor}) n"
