@@ -134,6 +134,7 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
 class Runner:
     def __init__(self, docker: str) -> None:
         self.docker = docker
+        self.volumes: dict[str, Path | None] = {}
 
     def docker_out(self, args: list[str], stdin: bytes | None = None, what: str = "") -> bytes:
         try:
@@ -306,31 +307,37 @@ def redis_estimate(runner: Runner, source: dict) -> int:
     return 0
 
 
+def redis_persistence(lines: list[str]) -> dict[str, str]:
+    return dict(line.strip().split(":", 1) for line in lines if ":" in line)
+
+
 def redis_saved_file(runner: Runner, source: dict, timeout: float) -> subprocess.Popen:
-    """BGSAVE, wait until LASTSAVE moves past the time before it, then stream the file out."""
-    before = int(redis_call(runner, source, "LASTSAVE")[-1])
-    # LASTSAVE counts whole seconds: a save finishing in the second of the previous one would
-    # not move it.
-    while int(time.time()) <= before:
-        time.sleep(0.2)
-    started = redis_call(runner, source, "BGSAVE SCHEDULE")[-1]
+    """BGSAVE, wait until the save it started has completed, then stream the file out.
+
+    Complete means LASTSAVE (rdb_last_save_time) moved past its value before the BGSAVE, or, for
+    a save finishing within the same second (LASTSAVE counts whole seconds), the save counter
+    rdb_saves moved; and no save in progress, and its status ok."""
+    answer = redis_call(runner, source, "INFO persistence", "BGSAVE SCHEDULE")
+    before = redis_persistence(answer)
+    started = answer[-1] if answer else ""
     if "saving" not in started.lower():
         raise BackupError(f"Redis BGSAVE in {source['container']}: {started}")
     deadline = time.monotonic() + timeout
     while True:
-        lastsave = int(redis_call(runner, source, "LASTSAVE")[-1])
-        if lastsave > before:
+        now = redis_persistence(redis_call(runner, source, "INFO persistence"))
+        moved = int(now.get("rdb_last_save_time", 0)) > int(
+            before.get("rdb_last_save_time", 0)
+        ) or int(now.get("rdb_saves", 0)) > int(before.get("rdb_saves", 0))
+        if moved and now.get("rdb_bgsave_in_progress") == "0":
             break
         if time.monotonic() > deadline:
             raise BackupError(f"Redis in {source['container']}: no save completed in {timeout} s")
-        time.sleep(0.5)
-    status = [
-        line
-        for line in redis_call(runner, source, "INFO persistence")
-        if line.startswith("rdb_last_bgsave_status:")
-    ]
-    if not status or status[0].split(":", 1)[1].strip() != "ok":
-        raise BackupError(f"Redis in {source['container']}: the last save failed ({status})")
+        time.sleep(0.2)
+    if now.get("rdb_last_bgsave_status") != "ok":
+        raise BackupError(
+            f"Redis in {source['container']}: the last save failed "
+            f"(rdb_last_bgsave_status:{now.get('rdb_last_bgsave_status')})"
+        )
     path = f"{source.get('data_dir', '/data')}/{source.get('dbfilename', 'dump.rdb')}"
     return subprocess.Popen(
         [runner.docker, "exec", source["container"], "cat", path],
@@ -368,11 +375,13 @@ def finish(process: subprocess.Popen, what: str) -> None:
 
 
 def volume_path(runner: Runner, volume: str) -> Path | None:
-    try:
-        out = runner.docker_out(["volume", "inspect", volume], what=f"volume {volume}")
-    except BackupError:
-        return None
-    return Path(json.loads(out)[0]["Mountpoint"])
+    if volume not in runner.volumes:
+        try:
+            out = runner.docker_out(["volume", "inspect", volume], what=f"volume {volume}")
+            runner.volumes[volume] = Path(json.loads(out)[0]["Mountpoint"])
+        except BackupError:
+            runner.volumes[volume] = None
+    return runner.volumes[volume]
 
 
 def tree_size(path: Path) -> int:
@@ -417,21 +426,21 @@ def estimate_bytes(runner: Runner, sources: list[dict], facts: dict) -> int:
     for source in sources:
         kind = source["kind"]
         if kind == "postgres":
-            total += int(
-                postgres_query(runner, source, "select pg_database_size(current_database())")
-            )
+            # One call: the size, the server's version, and the alembic revision when the table
+            # exists (query_to_xml runs the query only then).
+            size, version, revision = postgres_query(
+                runner,
+                source,
+                "select pg_database_size(current_database()) || '|'"
+                " || current_setting('server_version') || '|' || coalesce(case"
+                " when to_regclass('public.alembic_version') is not null then"
+                " (xpath('/row/v/text()', query_to_xml('select string_agg(version_num, '','') as v"
+                " from alembic_version', false, true, '')))[1]::text end, '')",
+            ).split("|", 2)
+            total += int(size)
             facts[source["name"]] = {
-                "alembic_revision": (
-                    postgres_query(
-                        runner, source, "select string_agg(version_num, ',') from alembic_version"
-                    )
-                    if postgres_query(
-                        runner, source, "select to_regclass('public.alembic_version') is not null"
-                    )
-                    == "t"
-                    else None
-                ),
-                "server_version": postgres_query(runner, source, "show server_version"),
+                "alembic_revision": revision or None,
+                "server_version": version,
             }
         elif kind == "redis":
             total += redis_estimate(runner, source)

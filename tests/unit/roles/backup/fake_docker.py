@@ -8,7 +8,6 @@ have shown.
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 args = sys.argv[1:]
@@ -37,14 +36,8 @@ if args[0] == "exec":
         fail(f"Error response from daemon: Container {container} is not running")
     if command[0] == "psql":
         sql = command[-1]
-        if "pg_database_size" in sql:
-            print(os.environ.get("FAKE_DB_SIZE", "300000"))
-        elif "to_regclass" in sql:
-            print("t")
-        elif "alembic_version" in sql:
-            print("3bc1e29ca1f4")
-        elif "server_version" in sql:
-            print("15.6")
+        if "pg_database_size" in sql and "alembic_version" in sql and "server_version" in sql:
+            print(os.environ.get("FAKE_DB_SIZE", "300000") + "|15.6|3bc1e29ca1f4")
         else:
             fail(f"fake psql: unexpected {sql}")
     elif command[0] == "pg_dump":
@@ -67,17 +60,20 @@ if args[0] == "exec":
         else:
             print("NOAUTH Authentication required.")
             sys.exit(0)
-        lastsave = state / "lastsave"
+        # A save finishes in the same second as the previous one: only rdb_saves moves.
+        saves = state / "saves"
         for line in lines:
-            if line == "LASTSAVE":
-                print(lastsave.read_text().strip() if lastsave.exists() else "1000")
-            elif line == "BGSAVE SCHEDULE":
-                lastsave.write_text(str(int(time.time())))
+            if line == "BGSAVE SCHEDULE":
+                saves.write_text(str(int(saves.read_text()) + 1 if saves.exists() else 1))
                 print("Background saving started")
             elif line == "INFO memory":
                 print("# Memory\nused_memory:5000")
             elif line == "INFO persistence":
-                print("# Persistence\nrdb_last_bgsave_status:ok")
+                count = saves.read_text().strip() if saves.exists() else "0"
+                print(
+                    "# Persistence\nrdb_bgsave_in_progress:0\nrdb_last_save_time:1000\n"
+                    f"rdb_saves:{count}\nrdb_last_bgsave_status:ok"
+                )
     elif command[:2] == ["cat", "/data/dump.rdb"]:
         sys.stdout.buffer.write(b"REDIS0011-fake-rdb")
     else:
