@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """cariflex-backup: one encrypted, checksummed backup of a Cariflex host, its off-host copy, and
 pruning. Installed by the digitribe.cariflex backup role; run daily by cron.
 
@@ -750,7 +749,8 @@ def command_run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
-    parser = argparse.ArgumentParser(prog="cariflex-backup", description=__doc__.split("\n")[0])
+    summary = __doc__.split("\n", maxsplit=1)[0]
+    parser = argparse.ArgumentParser(prog="cariflex-backup", description=summary)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="take a backup now")
     run.add_argument("--config", default=DEFAULT_CONFIG)

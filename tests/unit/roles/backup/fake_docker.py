@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stand-in for the docker CLI, enough for cariflex_backup.py's calls, steered by FAKE_* vars.
 
 Every call's argv is appended to $FAKE_ARGV_LOG, so tests can assert what a process list would
