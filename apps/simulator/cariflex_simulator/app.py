@@ -189,10 +189,10 @@ class Simulator:
         now = self.clock()
         sim = self.config.simulator
         started = time.monotonic()
+        self.step(now)
         if started - self._last_irradiance_read >= sim.irradiance_refresh_seconds:
             self._last_irradiance_read = started
             await self.refresh_irradiance(now)
-        self.step(now)
         if started - self._last_status >= sim.s2_status_interval_seconds:
             self._last_status = started
             for rm in self.rms.values():
@@ -230,6 +230,8 @@ class Simulator:
             len(self.rms),
             self.config.simulator.step_seconds,
         )
+        # Devices run at their own powers before their RMs describe them to the CEM.
+        self.step(self.clock())
         for rm in self.rms.values():
             self._tasks.append(asyncio.create_task(rm.run(), name=f"rm-{rm.name}"))
         self._tasks.append(asyncio.create_task(self._step_loop(), name="simulator-steps"))

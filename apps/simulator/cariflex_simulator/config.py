@@ -183,6 +183,9 @@ def parse_config(data: dict[str, Any]) -> Config:
     for name in ("step_seconds", "post_interval_seconds", "soc_sample_seconds", "time_scale"):
         _positive(getattr(simulator, name), f"simulator.{name}")
     _positive(weather.interval_seconds, "weather.interval_seconds")
+    if simulator.soc_sample_seconds % 60:
+        # FlexMeasures refuses durations that are not whole minutes (seen: HTTP 422).
+        raise ConfigError("simulator.soc_sample_seconds must be a multiple of 60")
     names = [s.name for s in storage] + [p.name for p in pv]
     if len(set(names)) != len(names):
         raise ConfigError("simulator device names must be unique")

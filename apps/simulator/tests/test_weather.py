@@ -56,7 +56,7 @@ def by_sensor(fm: RecordingFlexMeasures) -> dict[int, list[dict]]:
 
 
 async def test_asks_open_meteo_for_what_the_sensors_hold(servers, tmp_path: Path) -> None:
-    meteo, meteo_url, fm, fm_url = servers
+    meteo, meteo_url, _, fm_url = servers
     meteo.serve_json(recorded())
     ingest = make_ingest(tmp_path, meteo_url, fm_url)
     await ingest.run_once(NOW)
