@@ -14,8 +14,10 @@ live data directory and every run starts clean.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -129,8 +131,13 @@ def prepare(scenario: str) -> str:
         [str(ROOT / "scripts" / "engine")], check=True, capture_output=True, text=True
     ).stdout.strip()
     store = store_name(images, registry)
-    if not store_complete(store):
-        build_store(store, images, registry)
+    # Scenarios run side by side (make molecule JOBS=2): one builds a shared store, the other waits.
+    lock_dir = Path(os.environ.get("CARIFLEX_CACHE", Path.home() / ".cache" / "cariflex"))
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{store}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not store_complete(store):
+            build_store(store, images, registry)
     target = scenario_volume(scenario)
     docker("volume", "rm", "-f", target, check=False)
     docker("volume", "create", target)

@@ -202,7 +202,7 @@ def build(images: dict[str, Image], wanted: list[str]) -> None:
 
 def push(images: dict[str, Image], registry: str, wanted: list[str]) -> None:
     if not registry or "/" in registry:
-        sys.exit(f"images: push needs a registry address host:port, got {registry!r} (scripts/engine)")
+        sys.exit(f"images: push needs a registry host:port (scripts/engine), not {registry!r}")
     for name in build_order(images, wanted or list(images)):
         if not images[name].push:
             continue
