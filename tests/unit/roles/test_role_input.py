@@ -35,14 +35,32 @@ def run_role(role: str, variables: dict[str, object], tmp_path: Path) -> str:
     # Variables go through a file: values on a command line would be a bad habit to test with.
     extra = tmp_path / "vars.json"
     extra.write_text(json.dumps(variables))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
-               ANSIBLE_CALLBACKS_ENABLED="json", ANSIBLE_LOCALHOST_WARNING="false")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         "--check", "-e", f"@{extra}", str(playbook)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="json",
+        ANSIBLE_CALLBACKS_ENABLED="json",
+        ANSIBLE_LOCALHOST_WARNING="false",
     )
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "--check",
+            "-e",
+            f"@{extra}",
+            str(playbook),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(result.stdout[result.stdout.index("{") :])
     for play in report["plays"]:
         for task in play["tasks"]:
             outcome = task["hosts"].get("localhost", {})
@@ -58,8 +76,10 @@ def run_role(role: str, variables: dict[str, object], tmp_path: Path) -> str:
         ({"flexmeasures_db_password": ""}, "flexmeasures_db_password"),
         ({"flexmeasures_redis_password": "Changeme"}, "flexmeasures_redis_password"),
         # The seed's one shared password: the second service to use it is refused too.
-        ({"flexmeasures_db_password": GOOD_SECRETS["flexmeasures_admin_password"]},
-         "flexmeasures_db_password"),
+        (
+            {"flexmeasures_db_password": GOOD_SECRETS["flexmeasures_admin_password"]},
+            "flexmeasures_db_password",
+        ),
         ({"flexmeasures_hostname": "Cariflex_digitribe.fr"}, "flexmeasures_hostname"),
         ({"flexmeasures_hostname": "cariflex.digitribe.fr/"}, "flexmeasures_hostname"),
         ({"flexmeasures_admin_email": "admin"}, "flexmeasures_admin_email"),
