@@ -27,7 +27,7 @@ def test_survives_a_restart_and_keeps_order(tmp_path: Path) -> None:
         "duration": "PT3600S",
         "unit": "%",
     }
-    reopened.delivered(first.row_id)
+    assert reopened.delivered(first)
     second = reopened.oldest()
     assert second is not None and second.values == (2.0,)
 
@@ -48,3 +48,36 @@ def test_rejected_post_is_set_aside(tmp_path: Path) -> None:
     assert post is not None
     outbox.reject(post, "HTTP 422")
     assert outbox.pending() == 0 and outbox.rejected() == 1
+
+
+def _s2(sensor_id: int, value: float, minute: int = 0) -> Post:
+    start = datetime(2026, 11, 27, 10, minute, tzinfo=UTC)
+    return Post(sensor_id, start, timedelta(minutes=15), "kWh", (value,), "s2")
+
+
+def test_a_newer_sample_replaces_the_waiting_one_of_its_slot(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.put(_post(1.0))  # an event's post: never merged
+    for value in (10.0, 11.0, 12.0):  # an RM reporting its state of charge often
+        outbox.put_latest(_s2(7, value))
+    outbox.put_latest(_s2(8, 3.0))  # another sensor
+    outbox.put_latest(_s2(7, 20.0, minute=15))  # the next slot
+    assert outbox.pending() == 4
+    first = outbox.oldest()
+    assert first is not None and first.values == (1.0,)
+    assert outbox.delivered(first)
+    second = outbox.oldest()
+    assert second is not None and (second.sensor_id, second.values) == (7, (12.0,))
+
+
+def test_a_sample_replaced_while_being_posted_is_posted_again(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.put_latest(_s2(7, 10.0))
+    in_flight = outbox.oldest()
+    assert in_flight is not None
+    outbox.put_latest(_s2(7, 11.0))  # arrives while 10.0 is on its way to FlexMeasures
+    assert not outbox.delivered(in_flight)
+    again = outbox.oldest()
+    assert again is not None and again.row_id == in_flight.row_id and again.values == (11.0,)
+    assert outbox.delivered(again)
+    assert outbox.pending() == 0

@@ -180,7 +180,9 @@ class VEN:
         if self._last_written.get(sensor_name) == (start, value):
             return
         self._last_written[sensor_name] = (start, value)
-        self.deliverer.enqueue(Post(sensor_id, start, resolution, unit, (value,), origin="s2"))
+        self.deliverer.enqueue_latest(
+            Post(sensor_id, start, resolution, unit, (value,), origin="s2")
+        )
 
     # --- running --------------------------------------------------------------------------------
 

@@ -105,6 +105,11 @@ class Deliverer:
         self.outbox.put(post)
         self.kick()
 
+    def enqueue_latest(self, post: Post) -> None:
+        """A sampled value: replaces a waiting one of the same sensor slot (Outbox.put_latest)."""
+        self.outbox.put_latest(post)
+        self.kick()
+
     async def drain_once(self) -> bool:
         """Deliver everything that can be; False when FlexMeasures is unavailable."""
         while (post := self.outbox.oldest()) is not None:
@@ -124,7 +129,7 @@ class Deliverer:
                 log.error("FlexMeasures refused a post from %s, set aside: %s", post.origin, err)
                 self.outbox.reject(post, str(err))
                 continue
-            self.outbox.delivered(post.row_id)
+            self.outbox.delivered(post)
             self.delivered_count += 1
             if self.last_error is not None:
                 log.info("FlexMeasures reachable again")

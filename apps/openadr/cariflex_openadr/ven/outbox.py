@@ -5,6 +5,11 @@ deleted only in the same transaction that follows FlexMeasures' success answer, 
 posted until FlexMeasures has it. The one window left (FlexMeasures saved, we died before the
 delete) re-posts identical beliefs, which FlexMeasures drops (it saves changed beliefs only).
 
+Sampled S2 values (a state of charge, an instructed power) go in with `put_latest`: a newer
+value for the same sensor slot replaces the one still waiting, so a chatty RM keeps at most one
+row per sensor and slot in the queue instead of a backlog that grows faster than FlexMeasures
+takes it (which delayed every later post, the end of an event included).
+
 Calls are synchronous but tiny (local file, a few rows); the asyncio loop is not held up.
 """
 
@@ -81,6 +86,34 @@ class Outbox:
     def put(self, post: Post) -> int:
         return self._insert(post)
 
+    def put_latest(self, post: Post) -> int:
+        """Queue a sampled value, replacing a not yet delivered one of the same sensor slot.
+
+        The replaced row keeps its place in the queue. A row being posted right now may be
+        replaced too: `delivered` then keeps it (its values changed), so the newer value is
+        posted next.
+        """
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT id FROM outbox WHERE sensor_id = ? AND start = ? AND duration_seconds = ?"
+                " AND unit = ? AND origin = ? ORDER BY id DESC LIMIT 1",
+                (
+                    post.sensor_id,
+                    post.start.isoformat(),
+                    post.resolution.total_seconds(),
+                    post.unit,
+                    post.origin,
+                ),
+            ).fetchone()
+            if row is None:
+                return self._insert(post)
+            self._db.execute(
+                "UPDATE outbox SET vals = ?, created = ? WHERE id = ?",
+                (json.dumps(list(post.values)), datetime.now().astimezone().isoformat(), row[0]),
+            )
+            return int(row[0])
+
     def put_for_event(
         self, posts: list[Post], event_id: str, modification_number: int, status: str
     ) -> bool:
@@ -140,8 +173,13 @@ class Outbox:
             row_id=row_id,
         )
 
-    def delivered(self, row_id: int) -> None:
-        self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+    def delivered(self, post: Post) -> bool:
+        """Drop the row FlexMeasures took; kept (False) when `put_latest` changed it meanwhile."""
+        cursor = self._db.execute(
+            "DELETE FROM outbox WHERE id = ? AND vals = ?",
+            (post.row_id, json.dumps(list(post.values))),
+        )
+        return cursor.rowcount == 1
 
     def reject(self, post: Post, reason: str) -> None:
         """FlexMeasures refused the content itself: keep it aside so the queue moves on."""

@@ -1,0 +1,1 @@
+"""Weather ingest: Open-Meteo's irradiance, temperature and wind speed into FlexMeasures."""
