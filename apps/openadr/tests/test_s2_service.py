@@ -118,6 +118,28 @@ async def test_load_control_then_release(service: S2Service) -> None:
             await rm.close()
 
 
+async def test_release_restores_normal_power_above_the_site_capacity(service: S2Service) -> None:
+    # 5 x 40 kW + 5 x 20 kW = 300 kW, above the 200 kW site capacity: normal operation before
+    # the event, so normal operation again after it.
+    normal = {r.resource_id: 0.8 * r.max_power_kw for r in service.config.resources}
+    assert sum(normal.values()) > SITE_CAPACITY_KW
+    rms = [_rm(service, rid, initial_power_kw=kw) for rid, kw in normal.items()]
+    for rm in rms:
+        await rm.connect()
+    try:
+        await wait_for(lambda: len(service.status()["ready"]) == 10, what="all ready")
+        await service.process_load_control(0.5, "lc-1")
+        await wait_for(lambda: all(len(rm.instructions) == 1 for rm in rms), what="instructions")
+        assert sum(abs(rm.power_kw) for rm in rms) <= 0.5 * SITE_CAPACITY_KW + 1e-6
+
+        await service.release("lc-1")
+        await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
+        assert [rm.power_kw for rm in rms] == pytest.approx(list(normal.values()))
+    finally:
+        for rm in rms:
+            await rm.close()
+
+
 async def test_demand_response_level_three_discharges(service: S2Service) -> None:
     rm = _rm(service, "battery_01", initial_power_kw=10.0)
     await rm.connect()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,7 +186,9 @@ class S2Service:
     async def _apply(self) -> list[PlannedInstruction]:
         states = self._states()
         if not self.controls:
-            bands, limit = release_bands(states), self.config.site_capacity_kw
+            # Normal operation has no site limit of ours: the limit is the event's. Holding the
+            # site to its capacity here would leave devices short of the power they ran at.
+            bands, limit = release_bands(states), math.inf
         else:
             control = max(self.controls.values(), key=lambda c: c.since)
             if control.kind is EventKind.LOAD_CONTROL:
