@@ -1,6 +1,7 @@
 """The disposable local dev host of `make up`: a systemd container like the Molecule test hosts.
 
-    scripts/dev_host.py up      start (or reuse) cariflex-dev, converge site.yml -i inventories/dev,
+    scripts/dev_host.py up      start (or reuse) cariflex-dev, start its local ACME server
+                             (playbooks/local-acme.yml), converge site.yml -i inventories/dev,
                              then print where each service answers and the health summary
     scripts/dev_host.py down    remove the dev host and its Docker store
 
@@ -70,6 +71,36 @@ def wait_for_systemd(container: str, timeout: float = 120) -> None:
     raise SystemExit(f"{container}: systemd did not finish booting within {timeout:.0f} s")
 
 
+def save_local_ca() -> Path:
+    """Pebble's root (new at each start of Pebble) to a file this machine's clients can trust."""
+    fetch = (
+        "import ssl, sys, urllib.request as u; "
+        "c = ssl.create_default_context(cafile='/srv/pebble/cert.pem'); "
+        "sys.stdout.write(u.urlopen('https://127.0.0.1:15000/roots/0', context=c, timeout=10)"
+        ".read().decode())"
+    )
+    root = docker("exec", NAME, "python3", "-c", fetch).stdout
+    path = ROOT / ".cache" / "dev" / "local-ca.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(root)
+    return path
+
+
+def wait_for_acme_certificate(timeout: float = 120) -> None:
+    """Traefik asks Pebble once it sees the routers: wait for that certificate, not its own."""
+    probe = (
+        "openssl s_client -connect 127.0.0.1:443 -servername cariflex.localhost </dev/null"
+        " 2>/dev/null | openssl x509 -noout -issuer"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        issuer = docker("exec", NAME, "sh", "-c", probe, check=False).stdout
+        if issuer.strip() and "TRAEFIK DEFAULT CERT" not in issuer:
+            return
+        time.sleep(2)
+    print("dev-host: Traefik still serves its own certificate (see its log)", file=sys.stderr)
+
+
 def state() -> str | None:
     result = docker("inspect", "-f", "{{.State.Status}}", NAME, check=False)
     return result.stdout.strip() if result.returncode == 0 else None
@@ -87,24 +118,30 @@ def up() -> int:
         print(f"dev-host: reusing the running {NAME}", flush=True)
     wait_for_systemd(NAME)
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    converge = subprocess.run(
-        ["ansible-playbook", "site.yml", "-i", "inventories/dev"], cwd=ROOT, env=env
-    )
-    if converge.returncode != 0:
-        print(
-            "dev-host: site.yml failed (see above); the host is left up for a look:"
-            f" docker exec -it {NAME} bash",
-            file=sys.stderr,
+    for playbook in ("playbooks/local-acme.yml", "site.yml"):
+        converge = subprocess.run(
+            ["ansible-playbook", playbook, "-i", "inventories/dev"], cwd=ROOT, env=env
         )
-        return converge.returncode
+        if converge.returncode != 0:
+            print(
+                f"dev-host: {playbook} failed (see above); the host is left up for a look:"
+                f" docker exec -it {NAME} bash",
+                file=sys.stderr,
+            )
+            return converge.returncode
+    ca = save_local_ca()
+    wait_for_acme_certificate()
+    https = PUBLISHED["443"]
     print(
         "\nWhere the services answer (from this machine; the dev host publishes on loopback):\n"
-        f"  FlexMeasures  https://cariflex.localhost:{PUBLISHED['443']}/"
-        "   (Traefik's self-signed certificate in dev)\n"
+        f"  FlexMeasures  https://cariflex.localhost:{https}/\n"
+        f"  Grafana       https://grafana.localhost:{https}/   (the stand-in, NOT Grafana)\n"
         f"  HTTP          http://cariflex.localhost:{PUBLISHED['80']}/  (redirects to HTTPS)\n"
+        f"  local CA      {ca.relative_to(ROOT)}  (the dev host's ACME server, Pebble; trust it,"
+        f" e.g. curl --cacert {ca.relative_to(ROOT)} https://cariflex.localhost:{https}/)\n"
         f"  dev host      docker exec -it {NAME} bash\n"
-        "  admin         admin@digitribe.fr, password in inventories/dev/.secrets/"
-        "flexmeasures_admin_password\n",
+        "  logins        admin@digitribe.fr / inventories/dev/.secrets/flexmeasures_admin_password;"
+        " Grafana admin / inventories/dev/.secrets/grafana_admin_password\n",
         flush=True,
     )
     health = subprocess.run(
