@@ -32,9 +32,9 @@ description:
   - "Audit logs: C(active_user_name) is the acting user's new name; a user audit log event
     keeps its kind and loses the names in it (C(User created), C(Password changed), ...), one
     that is not known to hold no name loses its text."
-  - Idempotent: a row already in its anonymized form is left alone, so a second run changes
+  - "Idempotent: a row already in its anonymized form is left alone, so a second run changes
     nothing. The script's last statement returns a JSON object with the number of rows changed
-    per kind.
+    per kind."
 positional: _input
 options:
   _input:
@@ -43,7 +43,9 @@ options:
     elements: str
     required: true
   email_domain:
-    description: The domain of the e-mail addresses given to users. C(.invalid) cannot receive mail (RFC 2606).
+    description:
+      - The domain of the e-mail addresses given to users.
+      - C(.invalid) cannot receive mail (RFC 2606).
     type: str
     default: anonymized.invalid
 """
@@ -52,8 +54,11 @@ EXAMPLES = r"""
 - name: Anonymize the restored copy in one transaction
   community.docker.docker_container_exec:
     container: flexmeasures-db
-    argv: [psql, -X, -q, -tA, -U, flexmeasures, -d, flexmeasures_refresh_test, -v, ON_ERROR_STOP=1, --single-transaction]
-    stdin: "{{ ['Digitribe'] | digitribe.cariflex.flexmeasures_anonymize_sql(email_domain='anonymized.invalid') }}"
+    argv: [psql, -X, -q, -tA, -v, ON_ERROR_STOP=1, --single-transaction,
+           -U, flexmeasures, -d, flexmeasures_refresh_test]
+    stdin: >-
+      {{ ['Digitribe'] | digitribe.cariflex.flexmeasures_anonymize_sql(
+           email_domain='anonymized.invalid') }}
 """
 
 RETURN = r"""
@@ -158,7 +163,7 @@ def sql_literal(value: str) -> str:
 
 def _event_rewrite(column: str) -> str:
     """CASE expression: the anonymized form of an audit log event; a fixpoint of itself."""
-    results = sorted({kind for _, kind in EVENT_KINDS} | {REMOVED_EVENT})
+    results = sorted({kind for _pattern, kind in EVENT_KINDS} | {REMOVED_EVENT})
     lines = [
         "CASE",
         f"    WHEN {column} IS NULL THEN NULL",
@@ -189,26 +194,33 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass('public.' || tbl)
                         AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
     IF unknown IS NOT NULL OR missing IS NOT NULL THEN
-      RAISE EXCEPTION 'refresh-test: the table % is not the one this anonymization was written for (columns not known: %; missing: %). Nothing was changed. Review whether the new columns identify people, then update KNOWN_COLUMNS and the statements in plugins/filter/flexmeasures_anonymize.py.',
-        tbl, coalesce(unknown, 'none'), coalesce(missing, 'none');
+      RAISE EXCEPTION '%', format('refresh-test: the table %s is not the one this anonymization '
+        'was written for (columns not known: %s; missing: %s). Nothing was changed. Review '
+        'whether the new columns identify people, then update KNOWN_COLUMNS and the statements '
+        'in plugins/filter/flexmeasures_anonymize.py.',
+        tbl, coalesce(unknown, 'none'), coalesce(missing, 'none'));
     END IF;
   END LOOP;
 END
 $guard$;"""
 
 
-def flexmeasures_anonymize_sql(keep_accounts: object, email_domain: str = "anonymized.invalid") -> str:
+def flexmeasures_anonymize_sql(
+    keep_accounts: object, email_domain: str = "anonymized.invalid"
+) -> str:
     """The anonymization script; see DOCUMENTATION."""
     if isinstance(keep_accounts, str) or not isinstance(keep_accounts, (list, tuple)):
         raise AnsibleFilterError("the accounts to keep must be a list of account names")
     for name in keep_accounts:
         if not isinstance(name, str) or not name or len(name) > _ACCOUNT_NAME_MAX:
             raise AnsibleFilterError(
-                f"an account to keep must be a non-empty name of at most {_ACCOUNT_NAME_MAX} characters, got {name!r}"
+                "an account to keep must be a non-empty name of at most "
+                f"{_ACCOUNT_NAME_MAX} characters, got {name!r}"
             )
     if not isinstance(email_domain, str) or not _DOMAIN.match(email_domain):
         raise AnsibleFilterError(
-            f"email_domain must be a lowercase domain name such as anonymized.invalid, got {email_domain!r}"
+            "email_domain must be a lowercase domain name such as anonymized.invalid, "
+            f"got {email_domain!r}"
         )
 
     domain = sql_literal("@" + email_domain)
@@ -221,24 +233,33 @@ def flexmeasures_anonymize_sql(keep_accounts: object, email_domain: str = "anony
     user_done = (
         f"coalesce(email = 'user-' || id || {domain} AND username = 'user-' || id"
         f" AND left(password, length({marker})) = {marker}, false)"
-        " AND tf_totp_secret IS NULL AND last_login_at IS NULL AND last_seen_at IS NULL AND login_count IS NULL"
+        " AND tf_totp_secret IS NULL AND last_login_at IS NULL AND last_seen_at IS NULL"
+        " AND login_count IS NULL"
     )
-    random_digest = "rtrim(encode(sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())), 'base64'), '=')"
+    # 32 random bytes (two version-4 UUIDs through SHA-256), in unpadded base64 like argon2's.
+    random_digest = (
+        "rtrim(encode(sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())),"
+        " 'base64'), '=')"
+    )
     user_name = "CASE WHEN active_user_id IS NULL THEN NULL ELSE 'user-' || active_user_id END"
 
     def counted(kind: str, update: str) -> str:
-        return f"WITH changed AS (\n  {update}\n  RETURNING 1\n)\nINSERT INTO pg_temp.anonymized SELECT {sql_literal(kind)}, count(*) FROM changed;"
+        return (
+            f"WITH changed AS (\n  {update}\n  RETURNING 1\n)\n"
+            f"INSERT INTO pg_temp.anonymized SELECT {sql_literal(kind)}, count(*) FROM changed;"
+        )
 
     statements = [
         "-- digitribe.cariflex.flexmeasures_anonymize_sql: run with psql --single-transaction.",
         "SET LOCAL lock_timeout = '30s';",
-        "CREATE TEMP TABLE anonymized (kind text PRIMARY KEY, changed bigint NOT NULL) ON COMMIT DROP;",
+        "CREATE TEMP TABLE anonymized (kind text PRIMARY KEY, changed bigint NOT NULL)"
+        " ON COMMIT DROP;",
         _schema_guard(),
         # Before the users are renamed: sources named after a user's current name or address.
         counted(
             "data_sources",
-            "UPDATE data_source d SET name = CASE WHEN d.user_id IS NOT NULL THEN 'user-' || d.user_id"
-            " ELSE 'source-' || d.id END\n"
+            "UPDATE data_source d SET name = CASE WHEN d.user_id IS NOT NULL"
+            " THEN 'user-' || d.user_id ELSE 'source-' || d.id END\n"
             "  WHERE (d.user_id IS NOT NULL AND d.name <> 'user-' || d.user_id)\n"
             "     OR (d.user_id IS NULL AND d.name <> 'source-' || d.id AND (d.type = 'user'\n"
             "         OR EXISTS (SELECT 1 FROM fm_user u WHERE d.name IN (u.username, u.email))))",
@@ -246,7 +267,8 @@ def flexmeasures_anonymize_sql(keep_accounts: object, email_domain: str = "anony
         # Two steps, so that a user already called user-N cannot collide on the way.
         counted(
             "users",
-            "UPDATE fm_user SET email = '~anonymizing-' || id, username = '~anonymizing-' || id\n"
+            "UPDATE fm_user SET email = '~anonymizing-' || id,"
+            " username = '~anonymizing-' || id\n"
             f"  WHERE NOT ({user_done})",
         ),
         "UPDATE fm_user SET\n"
@@ -254,18 +276,27 @@ def flexmeasures_anonymize_sql(keep_accounts: object, email_domain: str = "anony
         "    username = 'user-' || id,\n"
         f"    password = {marker} || {random_digest},\n"
         "    fs_uniquifier = replace(gen_random_uuid()::text, '-', ''),\n"
-        "    tf_totp_secret = NULL, last_login_at = NULL, last_seen_at = NULL, login_count = NULL\n"
+        "    tf_totp_secret = NULL, last_login_at = NULL, last_seen_at = NULL,"
+        " login_count = NULL\n"
         "  WHERE username = '~anonymizing-' || id;",
         counted(
             "accounts",
-            f"UPDATE account SET name = '~anonymizing-' || id WHERE {kept} AND name IS DISTINCT FROM 'account-' || id",
+            f"UPDATE account SET name = '~anonymizing-' || id WHERE {kept}"
+            " AND name IS DISTINCT FROM 'account-' || id",
         ),
         "UPDATE account SET name = 'account-' || id WHERE name = '~anonymizing-' || id;",
-        counted("account_secrets", "UPDATE account SET secrets = '{}'::jsonb WHERE secrets <> '{}'::jsonb"),
-        counted("asset_secrets", "UPDATE generic_asset SET secrets = '{}'::jsonb WHERE secrets <> '{}'::jsonb"),
+        counted(
+            "account_secrets",
+            "UPDATE account SET secrets = '{}'::jsonb WHERE secrets <> '{}'::jsonb",
+        ),
+        counted(
+            "asset_secrets",
+            "UPDATE generic_asset SET secrets = '{}'::jsonb WHERE secrets <> '{}'::jsonb",
+        ),
         counted(
             "audit_log",
-            f"UPDATE audit_log SET active_user_name = {user_name},\n  event = {_event_rewrite('event')}\n"
+            f"UPDATE audit_log SET active_user_name = {user_name},\n"
+            f"  event = {_event_rewrite('event')}\n"
             f"  WHERE active_user_name IS DISTINCT FROM ({user_name})\n"
             f"     OR event IS DISTINCT FROM ({_event_rewrite('event')})",
         ),
