@@ -101,3 +101,41 @@ def test_flexmeasures_good_input_passes_validation(tmp_path: Path) -> None:
     # localhost run (or no engine at all). Either way the secrets and names were accepted.
     assert "Refused" not in message and "not a valid" not in message, message
     assert "network" in message.lower() or "docker" in message.lower(), message
+
+
+REFRESH_GOOD = {
+    "cariflex_environment": "test",
+    "refresh_test_confirm": "yes",
+    "backup_restore_identity_file": "/nonexistent/age-key.txt",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        # Never on production, whatever else is given.
+        ({"cariflex_environment": "prod"}, "cariflex_environment"),
+        ({"cariflex_environment": ""}, "cariflex_environment"),
+        ({"refresh_test_email_domain": "Anonymized.Invalid"}, "refresh_test_email_domain"),
+        ({"refresh_test_email_domain": "x'; drop table fm_user; --"}, "refresh_test_email_domain"),
+        ({"refresh_test_keep_accounts": ["Digitribe", ""]}, "refresh_test_keep_accounts"),
+        ({"flexmeasures_admin_email": "admin@anonymized.invalid"}, "flexmeasures_admin_email"),
+        ({"refresh_test_confirm": "no"}, "refresh_test_confirm=yes"),
+    ],
+)
+def test_refresh_test_refuses_before_anything(change: dict, named: str, tmp_path: Path) -> None:
+    message = run_role("refresh_test", {**REFRESH_GOOD, **change}, tmp_path)
+    assert named in message, message
+    assert "Nothing was changed" in message, message
+
+
+def test_refresh_test_good_input_stops_only_at_check_mode(tmp_path: Path) -> None:
+    # These runs are in check mode, which refresh-test refuses last: everything else was accepted.
+    message = run_role("refresh_test", REFRESH_GOOD, tmp_path)
+    assert "not in" in message and "check mode" in message, message
+    for variable in (
+        "cariflex_environment",
+        "refresh_test_email_domain",
+        "flexmeasures_admin_email",
+    ):
+        assert variable not in message, message
