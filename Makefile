@@ -63,7 +63,7 @@ sanity: venv ## ansible-test sanity on a copy of the collection
 # The scenarios `make test` runs, longest first: JOBS lanes (two: these machines have two cores)
 # each take the next one when they are free, so the longest does not start last. Each scenario
 # has its own test host, nested engine and image store, so they do not meet.
-SCENARIOS ?= stack backup grafana flexmeasures openadr firewall wireguard traefik docker firewall_ssh harness
+SCENARIOS ?= stack adopt backup grafana flexmeasures openadr firewall wireguard traefik docker firewall_ssh harness
 JOBS ?= 2
 
 molecule: images ## every Molecule scenario (scripts/scenario: idempotence and a no-change check mode)
