@@ -8,7 +8,10 @@
 # connection. On a machine under load the Docker API sometimes hands back that exec's output
 # empty, and the task fails with "Error while determining user and group ID ... Got value: b''"
 # although nothing is wrong with the host. This plugin asks again, a few times, before giving up
-# the same way. Only the Molecule scenarios use it; the collection itself does not.
+# the same way. The same empty answer to the command that makes a task's temporary directory
+# ("Failed to create temporary directory") is asked again too, with `mkdir -p` for the task's own
+# directory, which the first try may have made. Only the Molecule scenarios use it; the
+# collection itself does not.
 
 from __future__ import annotations
 
@@ -128,8 +131,27 @@ options:
 """
 
 
+# ansible-core's shell plugin: mkdir -p the base directory, mkdir the task's own, echo its path.
+TMP_MARKER = "echo ansible-tmp-"
+TMP_MKDIR = '&& mkdir "'
+
+
 class Connection(DockerApiConnection):
     transport = "cariflex_docker_api"
+
+    def exec_command(self, cmd, in_data=None, sudoable=False):
+        rc, out, err = super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        text = cmd if isinstance(cmd, str) else cmd.decode(errors="replace")
+        if rc != 0 or out.strip() or TMP_MARKER not in text or TMP_MKDIR not in text:
+            return rc, out, err
+        again = text.replace(TMP_MKDIR, '&& mkdir -p "')
+        for attempt in range(5):
+            display.vvv(f"temporary directory's path read back as {out!r}; asking again")
+            time.sleep(0.5 * (attempt + 1))
+            rc, out, err = super().exec_command(again, in_data=in_data, sudoable=sudoable)
+            if rc != 0 or out.strip():
+                break
+        return rc, out, err
 
     def put_file(self, in_path, out_path):
         if self.actual_user not in self.ids:
