@@ -42,6 +42,12 @@ def as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def pg_tool(fm, tool: str, *args: str) -> list[str]:
+    """A PostgreSQL client of the cluster's own binaries, as postgres, on its socket."""
+    connection = ["-h", str(fm.pgdata.parent), "-p", str(fm.postgres_port), "-U", "postgres"]
+    return as_postgres([str(fm.pg_bin / tool), *connection, *args])
+
+
 @pytest.fixture()
 def copy(flexmeasures_local):
     """A copy of the running FlexMeasures' database with a person added; dropped afterwards."""
@@ -49,39 +55,14 @@ def copy(flexmeasures_local):
     name = f"anonymize_{uuid.uuid4().hex[:8]}"
     fm._psql(f'CREATE DATABASE "{name}"')
     dump = subprocess.run(
-        as_postgres(
-            [
-                str(fm.pg_bin / "pg_dump"),
-                "-Fc",
-                "-h",
-                str(fm.pgdata.parent),
-                "-p",
-                str(fm.postgres_port),
-                "-U",
-                "postgres",
-                "flexmeasures",
-            ]
-        ),
+        pg_tool(fm, "pg_dump", "-Fc", "flexmeasures"),
         capture_output=True,
         check=True,
         timeout=120,
         cwd="/",
     ).stdout
     subprocess.run(
-        as_postgres(
-            [
-                str(fm.pg_bin / "pg_restore"),
-                "--no-owner",
-                "-h",
-                str(fm.pgdata.parent),
-                "-p",
-                str(fm.postgres_port),
-                "-U",
-                "postgres",
-                "-d",
-                name,
-            ]
-        ),
+        pg_tool(fm, "pg_restore", "--no-owner", "-d", name),
         input=dump,
         capture_output=True,
         check=True,
@@ -113,26 +94,19 @@ def copy(flexmeasures_local):
 
 
 def run_script(fm, database: str, sql: str) -> subprocess.CompletedProcess:
-    cmd = as_postgres(
-        [
-            str(fm.pg_bin / "psql"),
-            "-X",
-            "-q",
-            "-tA",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-h",
-            str(fm.pgdata.parent),
-            "-p",
-            str(fm.postgres_port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-f",
-            "-",
-        ]
+    cmd = pg_tool(
+        fm,
+        "psql",
+        "-X",
+        "-q",
+        "-tA",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--single-transaction",
+        "-d",
+        database,
+        "-f",
+        "-",
     )
     return subprocess.run(
         cmd, input=sql, capture_output=True, text=True, timeout=120, cwd="/", check=False
