@@ -140,8 +140,10 @@ class S2Config:
     listen_port: int = 8765
     path: str = "/s2"
     site_capacity_kw: float = 250.0
-    # Resolution of the S2 resources' state-of-charge and power sensors in FlexMeasures.
+    # Resolution of the S2 resources' power sensors in FlexMeasures (averages over a slot).
     sensor_resolution_minutes: int = 15
+    # States of charge are instantaneous: one sample per this many seconds, filed at its instant.
+    soc_sample_seconds: int = 60
     resources: tuple[S2ResourceConfig, ...] = ()
     dr_levels: dict[int, DRLevel] = field(default_factory=lambda: dict(DEFAULT_DR_LEVELS))
 
@@ -234,6 +236,9 @@ def _s2(raw: dict[str, Any]) -> S2Config:
     s2 = _build(S2Config, {**values, "resources": tuple(resources), "dr_levels": levels}, "s2")
     if s2.site_capacity_kw <= 0:
         raise ConfigError("s2.site_capacity_kw must be positive")
+    if s2.soc_sample_seconds <= 0 or s2.soc_sample_seconds % 60:
+        # FlexMeasures refuses durations that are not whole minutes (HTTP 422).
+        raise ConfigError("s2.soc_sample_seconds must be a positive multiple of 60")
     return s2
 
 

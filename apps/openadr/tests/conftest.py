@@ -108,7 +108,8 @@ class FlexMeasuresSite:
             "demand_response_signal": ("dimensionless", "PT15M", {}),
         }
         for resource_id, _, _ in SEED_RESOURCES:
-            wanted[f"{resource_id}_soc"] = ("kWh", "PT15M", {})
+            # Instantaneous, as production's bat_XX_power / ev_XX_power state-of-charge sensors.
+            wanted[f"{resource_id}_soc"] = ("kWh", "PT0H", {})
             # battery_01's sensor says the opposite of the VEN's configuration (false for all):
             # the tests show the sensor's own word wins.
             positive = resource_id == "battery_01"
@@ -130,11 +131,16 @@ class FlexMeasuresSite:
             sensors[name] = int(sensor["id"])
         return sensors
 
-    def values(self, sensor_name: str, start: str, duration: str) -> list[float | None]:
+    def values(
+        self, sensor_name: str, start: str, duration: str, resolution: str = ""
+    ) -> list[float | None]:
         """What FlexMeasures' API gives back, read as the admin (not as the VEN)."""
         from urllib.parse import urlencode
 
-        query = urlencode({"start": start, "duration": duration, "unit": self.unit(sensor_name)})
+        fields = {"start": start, "duration": duration, "unit": self.unit(sensor_name)}
+        if resolution:
+            fields["resolution"] = resolution
+        query = urlencode(fields)
         status, body = self.stack.api(
             "GET",
             f"/api/v3_0/sensors/{self.sensors[sensor_name]}/data?{query}",

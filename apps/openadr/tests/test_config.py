@@ -38,6 +38,8 @@ def test_example_config_parses() -> None:
             "include 0 kW",
         ),
         ({"s2": {"dr_levels": {"1": {"consumption_share": 2, "discharge_share": 0}}}}, "0..1"),
+        ({"s2": {"soc_sample_seconds": 90}}, "multiple of 60"),
+        ({"s2": {"soc_sample_seconds": 0}}, "multiple of 60"),
         ({"grafana": {}}, "unknown section"),
     ],
 )

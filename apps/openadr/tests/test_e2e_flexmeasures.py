@@ -65,6 +65,7 @@ async def test_load_control_reaches_flexmeasures_and_rms(
     await site.start_vtn()
     ven = await site.start_ven()
     await wait_for(lambda: ven.registered, what="registration")
+    connected = datetime.now(UTC).replace(second=0, microsecond=0)
     rms = await site.connect_rms(initial_power_kw=20.0)
     start = _quarter(datetime.now(UTC))
     created = await site.admin(
@@ -88,7 +89,12 @@ async def test_load_control_reaches_flexmeasures_and_rms(
     # each sensor's own sign: battery_01's sensor says consumption_is_positive = true, the
     # others false (FlexMeasures' default), whatever the VEN's configuration says.
     now_quarter = _quarter(datetime.now(UTC)).isoformat()
-    assert fm.values("battery_01_soc", now_quarter, "PT15M") == [50.0]
+    # The state of charge each RM reported on connecting, filed at its minute (not a quarter).
+    soc = fm.values("battery_01_soc", connected.isoformat(), "PT2M", resolution="PT1M")
+    assert [v for v in soc if v is not None] == [50.0]
+    # Several values of one power slot (the RM's own power, then the instructed one) are each
+    # a belief of their own time: none refused by FlexMeasures as a replacement.
+    assert ven.outbox.rejected() == 0
     by_id = {rm.resource_id: rm for rm in rms}
     assert by_id["battery_01"].power_kw > 0  # charging: consumption
     assert fm.values("battery_01_power", now_quarter, "PT15M") == [
@@ -98,10 +104,12 @@ async def test_load_control_reaches_flexmeasures_and_rms(
         pytest.approx(-by_id["battery_02"].power_kw)
     ]
 
-    # Cancelled: FlexMeasures shows the neutral 100 % for what is left, the RMs are released.
+    # Cancelled: FlexMeasures shows the neutral 100 % for what is left, and control is handed
+    # back: each RM runs on its own again (20 kW), with no further instruction.
     await site.admin("DELETE", f"/events/{event_id}")
-    await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
+    await wait_for(lambda: all(len(rm.control_types_selected) == 3 for rm in rms), what="hand-back")
     assert [rm.power_kw for rm in rms] == pytest.approx([20.0] * len(rms))
+    assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
     await wait_for(
         lambda: fm.values("load_control_signal", start.isoformat(), "PT1H") == [100.0] * 4,
         what="neutral value after cancellation",

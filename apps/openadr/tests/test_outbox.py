@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,3 +83,38 @@ def test_a_sample_replaced_while_being_posted_is_posted_again(tmp_path: Path) ->
     assert again is not None and again.row_id == in_flight.row_id and again.values == (11.0,)
     assert outbox.delivered(again)
     assert outbox.pending() == 0
+
+
+def test_a_sample_keeps_its_own_belief_time(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    seen = datetime(2026, 11, 27, 0, 7, 30, tzinfo=UTC)
+    outbox.put_latest(replace(_post(1.0), prior=seen))
+    later = seen + timedelta(minutes=2)
+    outbox.put_latest(replace(_post(2.0), prior=later))  # the same slot: replaces, newer time
+    outbox.close()
+    waiting = Outbox(path).oldest()
+    assert waiting is not None and waiting.values == (2.0,)
+    assert waiting.body()["prior"] == "2026-11-27T00:09:30+00:00"
+
+
+def test_an_outbox_from_before_belief_times_is_kept(tmp_path: Path) -> None:
+    # The VEN's state volume outlives an upgrade: the rows waiting in an outbox written by the
+    # previous version (no `prior` column) are delivered, not lost.
+    path = tmp_path / "outbox.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor_id INTEGER NOT NULL,"
+        " start TEXT NOT NULL, duration_seconds REAL NOT NULL, unit TEXT NOT NULL,"
+        " vals TEXT NOT NULL, origin TEXT NOT NULL, created TEXT NOT NULL);"
+        "INSERT INTO outbox (sensor_id, start, duration_seconds, unit, vals, origin, created)"
+        " VALUES (1, '2026-11-27T00:00:00+00:00', 3600, '%', '[7.0]', 'e#0', 'x');"
+    )
+    old.commit()
+    old.close()
+    outbox = Outbox(path)
+    waiting = outbox.oldest()
+    assert waiting is not None and waiting.values == (7.0,) and waiting.prior is None
+    assert "prior" not in waiting.body()
+    outbox.put(replace(_post(8.0), prior=datetime(2026, 11, 27, tzinfo=UTC)))
+    assert outbox.pending() == 2

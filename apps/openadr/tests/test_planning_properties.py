@@ -18,7 +18,6 @@ from cariflex_openadr.s2.planning import (
     mode_by_id,
     plan,
     power_at_w,
-    release_bands,
 )
 from cariflex_openadr.s2.rm_client import operation_mode, storage_system_description
 from cariflex_openadr.units import kw_to_w, w_to_kw
@@ -113,29 +112,6 @@ def test_demand_response_stays_within_every_limit(states, level, site_capacity) 
         resource = next(s for s in states if s.resource_id == item.resource_id)
         # A DR level never lets a resource consume more than its share.
         assert item.power_kw <= table.consumption_share * resource.max_power_kw + EPS_KW
-
-
-@settings(max_examples=200, deadline=None)
-@given(states=resource_states(), share=st.floats(min_value=0.0, max_value=1.0))
-def test_event_end_releases_every_resource(states, share) -> None:
-    limited = plan(states, load_control_bands(states, share), 1e9)
-    released = plan(states, release_bands(states), 1e9)
-    assert {p.resource_id for p in released} == {p.resource_id for p in limited}
-    for item in released:
-        state = next(s for s in states if s.resource_id == item.resource_id)
-        # Back to normal: the full range again, and as close to the pre-event power as the RM's
-        # modes allow (its own range may be narrower than ours).
-        low, high = state.min_power_kw, state.max_power_kw
-        rm_low_w, rm_high_w = _rm_range_w(state)
-        target = min(max(state.baseline_power_kw, w_to_kw(rm_low_w), low), w_to_kw(rm_high_w), high)
-        assert abs(item.power_kw - target) < EPS_KW
-
-
-def _rm_range_w(state: ResourceState) -> tuple[float, float]:
-    powers = []
-    for mode in state.system_description.actuators[0].operation_modes:
-        powers += [power_at_w(mode, state.fill_level, 0.0), power_at_w(mode, state.fill_level, 1.0)]
-    return min(powers), max(powers)
 
 
 def test_instruction_ids_are_fresh() -> None:

@@ -14,6 +14,8 @@ from cariflex_openadr.s2.service import S2Service
 
 from .loopback import SITE_CAPACITY_KW, site_config, wait_for
 
+FRBC = ControlType.FILL_RATE_BASED_CONTROL
+
 
 @pytest.fixture
 async def service(tmp_path: Path, token_dir: Path):
@@ -110,12 +112,81 @@ async def test_load_control_then_release(service: S2Service) -> None:
         assert service.sessions["battery_01"].baseline_power_kw == pytest.approx(20.0)
 
         await service.release("lc-1")
-        await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
+        # The event's end hands control back: NO_SELECTION ends the instructions, FRBC is
+        # selected again at once; no release instruction. Each RM runs on its own again.
+        handed_back = [FRBC, ControlType.NO_SELECTION, FRBC]
+        await wait_for(
+            lambda: all(rm.control_types_selected == handed_back for rm in rms), what="hand-back"
+        )
+        await wait_for(lambda: len(service.status()["ready"]) == 10, what="ready again")
+        assert [len(rm.instructions) for rm in rms] == [1] * 10
         assert [rm.power_kw for rm in rms] == pytest.approx([20.0] * 10)
-        assert service.controls == {}
+        assert service.controls == {} and service.last_instructions == {}
+        assert {s.handed_back for s in service.sessions.values()} == {1}
+        status = service.status()
+        assert status["instructed_power_kw"] == {} and status["controls"] == []
+        assert status["reported_power_kw"] == pytest.approx({rm.resource_id: 20.0 for rm in rms})
+        assert status["handed_back"] == {rm.resource_id: 1 for rm in rms}
+
+        # The next event instructs them again, with the modes of their new description (an
+        # instruction naming a mode of the old one would be refused by the RM).
+        await service.process_load_control(0.5, "lc-2")
+        await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="2nd event")
+        for rm in rms:
+            assert rm.following
+            assert abs(rm.power_kw) <= 0.5 * max(abs(rm.min_power_kw), rm.max_power_kw) + 1e-6
     finally:
         for rm in rms:
             await rm.close()
+
+
+async def test_overlapping_events_hand_back_only_when_the_last_ends(service: S2Service) -> None:
+    rm = _rm(service, "battery_01", initial_power_kw=40.0)
+    await rm.connect()
+    try:
+        await wait_for(lambda: service.status()["ready"] == ["battery_01"], what="ready")
+        await service.process_load_control(0.5, "lc-1")
+        await service.process_load_control(0.2, "lc-2")
+        await wait_for(lambda: len(rm.instructions) == 2, what="both events")
+        assert rm.power_kw == pytest.approx(10.0)  # the newest event: 0.2 x 50 kW
+
+        # lc-2 ends: lc-1 is in force again, still under our control.
+        await service.release("lc-2")
+        await wait_for(lambda: len(rm.instructions) == 3, what="back to lc-1")
+        assert rm.power_kw == pytest.approx(25.0)
+        assert rm.control_types_selected == [FRBC]
+
+        await service.release("lc-1")
+        await wait_for(lambda: rm.control_types_selected[-1:] == [FRBC], what="hand-back")
+        await wait_for(lambda: len(rm.control_types_selected) == 3, what="hand-back")
+        assert rm.power_kw == pytest.approx(40.0) and not rm.following
+        # Releasing an event we no longer hold changes nothing.
+        assert await service.release("lc-1") == []
+        assert len(rm.control_types_selected) == 3
+    finally:
+        await rm.close()
+
+
+async def test_state_of_charge_and_power_are_recorded_without_an_event(
+    tmp_path: Path, token_dir: Path
+) -> None:
+    recorded: list[tuple[str, float, str]] = []
+    s2 = S2Service(
+        site_config(tmp_path, token_dir).s2,
+        sensor_sink=lambda name, when, value, unit: recorded.append((name, value, unit)),
+    )
+    await s2.start()
+    rm = _rm(s2, "battery_01", initial_power_kw=30.0)
+    await rm.connect()
+    try:
+        await wait_for(lambda: s2.status()["ready"] == ["battery_01"], what="ready")
+        resource = s2.config.resource("battery_01")
+        assert (resource.soc_sensor, 50.0, "kWh") in recorded
+        assert (resource.power_sensor, pytest.approx(30.0), "kW") in recorded
+        assert s2.last_instructions == {}
+    finally:
+        await rm.close()
+        await s2.stop()
 
 
 async def test_release_restores_normal_power_above_the_site_capacity(service: S2Service) -> None:
@@ -133,8 +204,12 @@ async def test_release_restores_normal_power_above_the_site_capacity(service: S2
         assert sum(abs(rm.power_kw) for rm in rms) <= 0.5 * SITE_CAPACITY_KW + 1e-6
 
         await service.release("lc-1")
-        await wait_for(lambda: all(len(rm.instructions) == 2 for rm in rms), what="release")
+        await wait_for(
+            lambda: all(len(rm.control_types_selected) == 3 for rm in rms), what="hand-back"
+        )
+        # Their own operation again, above the site capacity as before: no limit of ours.
         assert [rm.power_kw for rm in rms] == pytest.approx(list(normal.values()))
+        assert [len(rm.instructions) for rm in rms] == [1] * 10
     finally:
         for rm in rms:
             await rm.close()

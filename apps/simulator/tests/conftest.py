@@ -138,9 +138,14 @@ class FlexMeasuresSite:
             self.units[name] = unit
         return sensors
 
-    def values(self, sensor_name: str, start: str, duration: str) -> list[float | None]:
+    def values(
+        self, sensor_name: str, start: str, duration: str, resolution: str = ""
+    ) -> list[float | None]:
         """What FlexMeasures' API gives back, read as the admin."""
-        query = urlencode({"start": start, "duration": duration, "unit": self.units[sensor_name]})
+        fields = {"start": start, "duration": duration, "unit": self.units[sensor_name]}
+        if resolution:
+            fields["resolution"] = resolution
+        query = urlencode(fields)
         status, body = self.stack.api(
             "GET",
             f"/api/v3_0/sensors/{self.sensors[sensor_name]}/data?{query}",

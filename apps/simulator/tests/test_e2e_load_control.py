@@ -226,7 +226,9 @@ async def site(tmp_path: Path, flexmeasures_site: FlexMeasuresSite):
 
 
 def _latest(fm: FlexMeasuresSite, sensor: str, since: datetime) -> float | None:
-    values = fm.values(sensor, since.isoformat(), "PT1H")
+    # States of charge are sampled each minute at the minute (PT0H sensors): read them so.
+    resolution = "PT1M" if fm.units[sensor] == "kWh" else ""
+    values = fm.values(sensor, since.isoformat(), "PT1H", resolution)
     found = [v for v in values if v is not None]
     return found[-1] if found else None
 
@@ -317,6 +319,10 @@ async def test_load_control_moves_the_simulated_s2_devices_and_their_sensors(
         S2_WAIT,
         "every S2 device back to its normal power",
     )
+    # On their own schedule again: control handed back (no instruction in force), not a
+    # "release" instruction pinning them to the power they had before the event.
+    assert all(rm.instructed_kw is None for rm in rms.values())
+    assert all(service.sessions[r].handed_back == 1 for r in LIMITS)
     for resource, limit in (("battery_01", 50.0), ("ev_01", 22.0)):
         await wait_for_async(
             lambda r=resource, lim=limit: (

@@ -213,15 +213,3 @@ def demand_response_bands(states: Iterable[ResourceState], level: DRLevel) -> di
             target = state.baseline_power_kw
         bands[state.resource_id] = Band(low, high, _clamp(target, low, high))
     return bands
-
-
-def release_bands(states: Iterable[ResourceState]) -> dict[str, Band]:
-    """Back to normal operation: the full range, aiming at the power from before the event."""
-    return {
-        s.resource_id: Band(
-            s.min_power_kw,
-            s.max_power_kw,
-            _clamp(s.baseline_power_kw, s.min_power_kw, s.max_power_kw),
-        )
-        for s in states
-    }

@@ -3,7 +3,8 @@
 Used by the tests and the benchmark, and meant for the simulator's RMs (battery_01..05,
 ev_01..05) and for diagnosing a site: it connects the way real RMs do, hand-shakes, offers FRBC,
 describes a storage with idle / charge / discharge modes, follows instructions within its own
-limits and reports its new actuator status.
+limits and reports its new actuator status. Its own operation is `initial_power_kw`: it runs at
+that power until instructed, and again when the CEM ends its control (NO_SELECTION).
 """
 
 from __future__ import annotations
@@ -125,13 +126,15 @@ class ResourceManager:
     instruction_powers_kw: list[float] = field(default_factory=list)
     reception_statuses: list[ReceptionStatus] = field(default_factory=list)
     selected_control_type: ControlType | None = None
+    control_types_selected: list[ControlType] = field(default_factory=list)
+    following: bool = False  # an instruction is in force (until NO_SELECTION)
     handshake_response: HandshakeResponse | None = None
     system_description: FRBCSystemDescription | None = None
     instruction_received = None  # asyncio.Event, made in connect()
 
     @property
     def power_kw(self) -> float:
-        return self.instruction_powers_kw[-1] if self.instruction_powers_kw else 0.0
+        return self.instruction_powers_kw[-1] if self.following else self.initial_power_kw
 
     async def connect(self) -> None:
         """Open the connection and run the S2 conversation until the socket closes."""
@@ -182,6 +185,9 @@ class ResourceManager:
                 await self._send(self._details())
             elif isinstance(message, SelectControlType):
                 self.selected_control_type = message.control_type
+                self.control_types_selected.append(message.control_type)
+                # Any selection ends the instructions of the previous one: own operation again.
+                self.following = False
                 if message.control_type == ControlType.FILL_RATE_BASED_CONTROL:
                     await self._describe()
             elif isinstance(message, FRBCInstruction):
@@ -235,6 +241,7 @@ class ResourceManager:
         power_kw = w_to_kw(power_at_w(mode, self.fill_level, instruction.operation_mode_factor))
         self.instructions.append(instruction)
         self.instruction_powers_kw.append(power_kw)
+        self.following = True
         await self._send(
             FRBCActuatorStatus(
                 message_id=uuid.uuid4(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from cariflex_openadr.s2.planning import (
     demand_response_bands,
     load_control_bands,
     plan,
-    release_bands,
 )
 from cariflex_openadr.s2.session import RMSession, handle_message, open_session
 from cariflex_openadr.signals import EventKind
@@ -143,14 +141,30 @@ class S2Service:
                 for c in self.controls.values()
             ],
             "instructed_power_kw": {r: p.power_kw for r, p in self.last_instructions.items()},
+            # What each RM last said it runs at (its actuator status), instructed or on its own.
+            "reported_power_kw": {
+                r: power
+                for r, s in self.sessions.items()
+                if (power := s.current_power_kw()) is not None
+            },
+            "handed_back": {r: s.handed_back for r, s in self.sessions.items() if s.handed_back},
         }
 
     # --- state reported by RMs ----------------------------------------------------------------
 
     async def _on_change(self, session: RMSession, what: str) -> None:
         now = datetime.now(UTC)
-        if what == "storage_status" and session.resource.soc_sensor and self._sink:
-            self._sink(session.resource.soc_sensor, now, float(session.fill_level or 0.0), "kWh")
+        if what == "storage_status" and self._sink:
+            # RMs report their storage status periodically: the state of charge, and the power
+            # the device runs at (its actuator status is sent only when that changes), so that
+            # both sensors have values between events too.
+            if session.resource.soc_sensor:
+                self._sink(
+                    session.resource.soc_sensor, now, float(session.fill_level or 0.0), "kWh"
+                )
+            current = session.current_power_kw()
+            if session.resource.power_sensor and current is not None:
+                self._sink(session.resource.power_sensor, now, current, "kW")
         if what in ("actuator_status", "storage_status") and not self.controls:
             # Between events the RM runs on its own: that is the normal operation to return to.
             current = session.current_power_kw()
@@ -184,20 +198,18 @@ class S2Service:
         return states
 
     async def _apply(self) -> list[PlannedInstruction]:
-        states = self._states()
+        """Instruct every ready resource for the newest control in force."""
         if not self.controls:
-            # Normal operation has no site limit of ours: the limit is the event's. Holding the
-            # site to its capacity here would leave devices short of the power they ran at.
-            bands, limit = release_bands(states), math.inf
+            return []
+        states = self._states()
+        control = max(self.controls.values(), key=lambda c: c.since)
+        if control.kind is EventKind.LOAD_CONTROL:
+            bands = load_control_bands(states, control.value)
+            limit = control.value * self.config.site_capacity_kw
         else:
-            control = max(self.controls.values(), key=lambda c: c.since)
-            if control.kind is EventKind.LOAD_CONTROL:
-                bands = load_control_bands(states, control.value)
-                limit = control.value * self.config.site_capacity_kw
-            else:
-                level = self.config.dr_levels[int(control.value)]
-                bands = demand_response_bands(states, level)
-                limit = self.config.site_capacity_kw
+            level = self.config.dr_levels[int(control.value)]
+            bands = demand_response_bands(states, level)
+            limit = self.config.site_capacity_kw
         try:
             planned = plan(states, bands, limit)
         except NoFeasibleInstruction as err:
@@ -248,7 +260,22 @@ class S2Service:
         return await self._apply()
 
     async def release(self, event_id: str) -> list[PlannedInstruction]:
-        """An event ended or was cancelled: fall back to the next active one, or to normal."""
+        """An event ended or was cancelled: fall back to the next active one, or hand back."""
         if self.controls.pop(event_id, None) is None:
             return []
-        return await self._apply()
+        if self.controls:
+            return await self._apply()
+        await self._hand_back()
+        return []
+
+    async def _hand_back(self) -> None:
+        """No event left: every resource we instructed returns to its own operation (its own
+        schedule, not the power it ran at before the event: the world has moved on since)."""
+        instructed = sorted(self.last_instructions)
+        self.last_instructions.clear()
+        for resource_id in instructed:
+            session = self.sessions.get(resource_id)
+            if session is not None:
+                await session.hand_back()
+        if instructed:
+            log.info("no event in force: handed back %s", ", ".join(instructed))

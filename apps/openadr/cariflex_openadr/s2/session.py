@@ -55,6 +55,7 @@ class RMSession:
     fill_level: float | None = None
     baseline_power_kw: float | None = None
     instructions_sent: int = 0
+    handed_back: int = 0
     statuses_received: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -81,6 +82,28 @@ class RMSession:
 
     async def send(self, message: Any) -> None:
         await self.socket.send_str(message.to_json())
+
+    async def hand_back(self) -> None:
+        """End our control: the RM runs on its own again, ready for the next event.
+
+        NO_SELECTION is S2's way to end the instructions in force: the RM returns to its own
+        operation. FRBC is selected again at once, as after the hand-shake, so that the RM
+        describes itself and goes on reporting its state (the S2 service records it) and the
+        next event can instruct it; until it has described itself anew it is not ready, so no
+        instruction names a mode of the old description.
+        """
+        await self.send(
+            SelectControlType(message_id=uuid.uuid4(), control_type=ControlType.NO_SELECTION)
+        )
+        self.system_description = None
+        self.actuator_status = None
+        self.baseline_power_kw = None
+        self.handed_back += 1
+        await self.send(
+            SelectControlType(
+                message_id=uuid.uuid4(), control_type=ControlType.FILL_RATE_BASED_CONTROL
+            )
+        )
 
     async def reception(
         self, subject: uuid.UUID, status: ReceptionStatusValues, label: str | None = None

@@ -66,6 +66,7 @@ class VEN:
         self._missing_sensors: set[str] = set()
         self._last_written: dict[str, tuple[datetime, float]] = {}
         self._held_power: list[tuple[str, datetime, float, str]] = []
+        self.soc_sensors = {r.soc_sensor for r in config.s2.resources if r.soc_sensor}
         self.signs = SignConventions(
             {
                 r.power_sensor: r.power_sensor_consumption_is_positive
@@ -172,16 +173,25 @@ class VEN:
                 ]
                 return
             value = self.signs.to_flexmeasures(sensor_name, value)
-        resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
         epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        start = when - (when - epoch) % resolution
         value = round(value, 6)
-        # RMs repeat their status often; the same value in the same slot is not worth a post.
-        if self._last_written.get(sensor_name) == (start, value):
-            return
+        if sensor_name in self.soc_sensors:
+            # An instantaneous state: the first sample at or after each sample instant, filed at
+            # that instant (at most the RM's status interval after it).
+            resolution = timedelta(seconds=self.config.s2.soc_sample_seconds)
+            start = when - (when - epoch) % resolution
+            if (self._last_written.get(sensor_name) or (None,))[0] == start:
+                return
+        else:
+            # A power sensor holds averages over its slots: the latest power known in the slot.
+            resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
+            start = when - (when - epoch) % resolution
+            # RMs repeat their status often; the same value in the same slot is not worth a post.
+            if self._last_written.get(sensor_name) == (start, value):
+                return
         self._last_written[sensor_name] = (start, value)
         self.deliverer.enqueue_latest(
-            Post(sensor_id, start, resolution, unit, (value,), origin="s2")
+            Post(sensor_id, start, resolution, unit, (value,), origin="s2", prior=when)
         )
 
     # --- running --------------------------------------------------------------------------------

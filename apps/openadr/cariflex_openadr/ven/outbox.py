@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     unit TEXT NOT NULL,
     vals TEXT NOT NULL,
     origin TEXT NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    prior TEXT
 );
 CREATE TABLE IF NOT EXISTS published_events (
     event_id TEXT NOT NULL,
@@ -58,14 +59,25 @@ class Post:
     values: tuple[float, ...]
     origin: str = ""  # what it came from (event id), for logs and the status of the VEN
     row_id: int | None = None
+    # When the values were known (FlexMeasures' belief time); FlexMeasures' receipt if unset. A
+    # sampled value carries its own, so that a later sample of the same slot is a new belief
+    # rather than a replacement of one with the same belief time (refused, HTTP 403).
+    prior: datetime | None = None
 
     def body(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "values": list(self.values),
             "start": self.start.isoformat(),
             "duration": _iso_duration(self.resolution * len(self.values)),
             "unit": self.unit,
         }
+        if self.prior is not None:
+            body["prior"] = self.prior.isoformat()
+        return body
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _iso_duration(duration: timedelta) -> str:
@@ -79,6 +91,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "prior" not in columns:  # an outbox written before the column existed
+            self._db.execute("ALTER TABLE outbox ADD COLUMN prior TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -109,8 +124,13 @@ class Outbox:
             if row is None:
                 return self._insert(post)
             self._db.execute(
-                "UPDATE outbox SET vals = ?, created = ? WHERE id = ?",
-                (json.dumps(list(post.values)), datetime.now().astimezone().isoformat(), row[0]),
+                "UPDATE outbox SET vals = ?, created = ?, prior = ? WHERE id = ?",
+                (
+                    json.dumps(list(post.values)),
+                    datetime.now().astimezone().isoformat(),
+                    _iso_or_none(post.prior),
+                    row[0],
+                ),
             )
             return int(row[0])
 
@@ -141,8 +161,9 @@ class Outbox:
 
     def _insert(self, post: Post) -> int:
         cursor = self._db.execute(
-            "INSERT INTO outbox (sensor_id, start, duration_seconds, unit, vals, origin, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox"
+            " (sensor_id, start, duration_seconds, unit, vals, origin, created, prior)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 post.sensor_id,
                 post.start.isoformat(),
@@ -151,18 +172,19 @@ class Outbox:
                 json.dumps(list(post.values)),
                 post.origin,
                 datetime.now().astimezone().isoformat(),
+                _iso_or_none(post.prior),
             ),
         )
         return int(cursor.lastrowid or 0)
 
     def oldest(self) -> Post | None:
         row = self._db.execute(
-            "SELECT id, sensor_id, start, duration_seconds, unit, vals, origin"
+            "SELECT id, sensor_id, start, duration_seconds, unit, vals, origin, prior"
             " FROM outbox ORDER BY id LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        row_id, sensor_id, start, seconds, unit, values, origin = row
+        row_id, sensor_id, start, seconds, unit, values, origin, prior = row
         return Post(
             sensor_id=sensor_id,
             start=datetime.fromisoformat(start),
@@ -171,6 +193,7 @@ class Outbox:
             values=tuple(json.loads(values)),
             origin=origin,
             row_id=row_id,
+            prior=datetime.fromisoformat(prior) if prior else None,
         )
 
     def delivered(self, post: Post) -> bool:
