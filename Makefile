@@ -60,13 +60,13 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, hadolint
 sanity: venv ## ansible-test sanity on a copy of the collection
 	scripts/sanity
 
-# The scenarios `make test` runs, longest first: JOBS lanes each take the next one when they are
-# free, so the longest does not start last. Three lanes on these two-core machines: a scenario
-# spends most of its time waiting on containers starting, so two lanes left the cores idle (load 1
-# to 4); README, "Test time budget", has the measured run. Each scenario has its own test host,
-# nested engine and image store, so they do not meet.
+# The scenarios `make test` runs, longest first: JOBS lanes (two: these machines have two cores)
+# each take the next one when they are free, so the longest does not start last. Three lanes were
+# tried (2026-11-26) and lost: load 10 to 12, every scenario two to three times slower (stack
+# 2124 s against 1060 s). Each scenario has its own test host, nested engine and image store, so
+# they do not meet.
 SCENARIOS ?= stack adopt simulator backup grafana flexmeasures openadr firewall wireguard traefik docker firewall_ssh harness
-JOBS ?= 3
+JOBS ?= 2
 
 molecule: images ## every Molecule scenario (scripts/scenario: idempotence and a no-change check mode)
 	@status=0; t0=$$(date +%s); \
