@@ -44,11 +44,14 @@ def posts_for_event(
     sensor_id = flexmeasures.sensor_id(sensor_name)
     unit = flexmeasures.unit_of(sensor_name)
     intervals: list[Interval] = list(event.intervals)
+    # When we learned these values: their belief time. Left to FlexMeasures (its receipt, whole
+    # seconds), an event's cancellation posted within the second of its delayed first post was
+    # refused as a replacement of the same belief (HTTP 403).
+    now = now or datetime.now(UTC)
     if event.cancelled:
         if event.kind not in NEUTRAL_VALUE:
             log.info("price event %s cancelled: published prices stay as they are", event.event_id)
             return []
-        now = now or datetime.now(UTC)
         neutral = NEUTRAL_VALUE[event.kind]
         intervals = [Interval(i.start, i.duration, neutral) for i in intervals if i.end > now]
         if not intervals:
@@ -61,5 +64,6 @@ def posts_for_event(
             unit=unit,
             values=tuple(sensor_value(event.kind, i.value) for i in intervals),
             origin=f"{event.event_id}#{event.modification_number}",
+            prior=now,
         )
     ]
