@@ -75,6 +75,7 @@ molecule: images ## every Molecule scenario (scripts/scenario: idempotence and a
 	for s in $(SCENARIOS); do \
 	  awk -v s="$$s" '{t += $$3} END {printf "  %-14s %5d s\n", s, t}' "artifacts/molecule/$$s/timings.tsv" 2>/dev/null || true; \
 	done; \
+	for s in $(SCENARIOS); do cat "artifacts/molecule/$$s/failed.txt" 2>/dev/null || true; done; \
 	exit $$status
 
 scenario: images ## one Molecule scenario: make scenario S=NAME (KEEP=1 keeps the host)
