@@ -107,7 +107,7 @@ async def test_load_control_reaches_flexmeasures_and_rms(
     # Cancelled: FlexMeasures shows the neutral 100 % for what is left, and control is handed
     # back: each RM runs on its own again (20 kW), with no further instruction.
     await site.admin("DELETE", f"/events/{event_id}")
-    await wait_for(lambda: all(len(rm.control_types_selected) == 3 for rm in rms), what="hand-back")
+    await wait_for(lambda: all(rm.handed_back == 1 for rm in rms), what="hand-back")
     assert [rm.power_kw for rm in rms] == pytest.approx([20.0] * len(rms))
     assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
     await wait_for(

@@ -157,7 +157,7 @@ async def test_overlapping_events_hand_back_only_when_the_last_ends(service: S2S
         assert rm.control_types_selected == [FRBC]
 
         await service.release("lc-1")
-        await wait_for(lambda: len(rm.control_types_selected) == 3, what="hand-back")
+        await wait_for(lambda: rm.handed_back == 1, what="hand-back")
         assert rm.control_types_selected == [FRBC, ControlType.NO_SELECTION, FRBC]
         assert rm.power_kw == pytest.approx(40.0) and not rm.following
         # Releasing an event we no longer hold changes nothing.
@@ -204,9 +204,7 @@ async def test_release_restores_normal_power_above_the_site_capacity(service: S2
         assert sum(abs(rm.power_kw) for rm in rms) <= 0.5 * SITE_CAPACITY_KW + 1e-6
 
         await service.release("lc-1")
-        await wait_for(
-            lambda: all(len(rm.control_types_selected) == 3 for rm in rms), what="hand-back"
-        )
+        await wait_for(lambda: all(rm.handed_back == 1 for rm in rms), what="hand-back")
         # Their own operation again, above the site capacity as before: no limit of ours.
         assert [rm.power_kw for rm in rms] == pytest.approx(list(normal.values()))
         assert [len(rm.instructions) for rm in rms] == [1] * 10

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from s2python.common import ControlType
 
-from cariflex_openadr.s2.rm_client import ResourceManager
 from cariflex_openadr.signals import EventKind, Interval
 from cariflex_openadr.vtn.store import EventRecord
 
@@ -70,7 +68,7 @@ async def test_load_control_event_reaches_ven_and_rms(site: Site) -> None:
     assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
     await site.admin("DELETE", f"/events/{event_id}")
     # Cancelled: control handed back (NO_SELECTION, then FRBC again), each RM on its own 15 kW.
-    await wait_for(lambda: all(_handed_back(rm) for rm in rms), what="hand-back")
+    await wait_for(lambda: all(rm.handed_back == 1 for rm in rms), what="hand-back")
     assert all(abs(rm.power_kw - 15.0) < 1e-6 for rm in rms)
     assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
 
@@ -90,17 +88,10 @@ async def test_event_end_releases_the_rms(site: Site) -> None:
         "POST", "/events", {"kind": "demand_response", "value": 1, "duration_minutes": 0.1}
     )
     await wait_for(lambda: all(rm.instructions for rm in rms), what="DR instructions")
-    await wait_for(lambda: all(_handed_back(rm) for rm in rms), what="hand-back at the end")
+    await wait_for(lambda: all(rm.handed_back == 1 for rm in rms), what="hand-back at the end")
     assert [rm.power_kw for rm in rms] == pytest.approx([-10.0] * len(rms))
     assert [len(rm.instructions) for rm in rms] == [1] * len(rms)
     assert ven.s2.controls == {}
-
-
-def _handed_back(rm: ResourceManager) -> bool:
-    return rm.control_types_selected[-2:] == [
-        ControlType.NO_SELECTION,
-        ControlType.FILL_RATE_BASED_CONTROL,
-    ]
 
 
 async def test_ven_restart_keeps_values_and_posts_nothing_twice(site: Site) -> None:

@@ -10,6 +10,7 @@ that power until instructed, and again when the CEM ends its control (NO_SELECTI
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -125,12 +126,25 @@ class ResourceManager:
     instructions: list[FRBCInstruction] = field(default_factory=list)
     instruction_powers_kw: list[float] = field(default_factory=list)
     reception_statuses: list[ReceptionStatus] = field(default_factory=list)
-    selected_control_type: ControlType | None = None
     control_types_selected: list[ControlType] = field(default_factory=list)
     following: bool = False  # an instruction is in force (until NO_SELECTION)
     handshake_response: HandshakeResponse | None = None
     system_description: FRBCSystemDescription | None = None
     instruction_received = None  # asyncio.Event, made in connect()
+
+    @property
+    def selected_control_type(self) -> ControlType | None:
+        return self.control_types_selected[-1] if self.control_types_selected else None
+
+    @property
+    def handed_back(self) -> int:
+        """How many times the CEM handed control back: NO_SELECTION, then FRBC selected again."""
+        selected = self.control_types_selected
+        return sum(
+            1
+            for before, after in itertools.pairwise(selected)
+            if before == ControlType.NO_SELECTION and after == ControlType.FILL_RATE_BASED_CONTROL
+        )
 
     @property
     def power_kw(self) -> float:
@@ -184,7 +198,6 @@ class ResourceManager:
                 self.handshake_response = message
                 await self._send(self._details())
             elif isinstance(message, SelectControlType):
-                self.selected_control_type = message.control_type
                 self.control_types_selected.append(message.control_type)
                 # Any selection ends the instructions of the previous one: own operation again.
                 self.following = False
