@@ -96,26 +96,29 @@ EXAMPLES = r"""
 RETURN = r"""
 containers:
   description: >-
-    By name: C(exists); and when it does, C(id), C(running), C(status), C(health) (null without a
+    By name, C(exists); and when it does, C(id), C(running), C(status), C(health) (null without a
     health check), C(restart_count), C(image) (the reference it was created from), C(image_id),
     C(labels), C(networks) (name to IPv4 address), C(started_at).
   returned: always
   type: dict
 images:
-  description: By reference: C(exists), and C(id), C(env) (list of C(NAME=value)), C(labels).
+  description: >-
+    By reference, C(exists), and C(id), C(env) (list of C(NAME=value)), C(labels).
   returned: always
   type: dict
 networks:
-  description: By name: C(exists), and C(id), C(driver), C(subnets), C(containers) (names attached).
+  description: >-
+    By name, C(exists), and C(id), C(driver), C(subnets), C(containers) (names attached).
   returned: always
   type: dict
 volumes:
-  description: By name: C(exists), and C(mountpoint), C(labels).
+  description: >-
+    By name, C(exists), and C(mountpoint), C(labels).
   returned: always
   type: dict
 files:
   description: >-
-    By path: C(exists), and C(isdir), C(mode) (four octal digits, as C(ansible.builtin.stat)
+    By path, C(exists), and C(isdir), C(mode) (four octal digits, as C(ansible.builtin.stat)
     gives it), C(uid), C(gid), C(size), C(checksum) (SHA-1 of a regular file, else null).
   returned: always
   type: dict

@@ -202,6 +202,8 @@ def test_file_checksum_mode_and_owner_are_what_copy_and_stat_report(tmp_path):
 
 
 def test_documentation_mirrors_the_argument_spec():
+    # ansible-doc parses all three.
+    assert yaml.safe_load(module.EXAMPLES) and yaml.safe_load(module.RETURN)
     options = yaml.safe_load(module.DOCUMENTATION)["options"]
     assert set(options) == set(module.ARGUMENT_SPEC)
     for name, spec in module.ARGUMENT_SPEC.items():
