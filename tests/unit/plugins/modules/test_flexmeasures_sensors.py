@@ -4,25 +4,14 @@ main() end to end against a scripted FlexMeasures (a fake transport, no network)
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
-
-REPO_ROOT = Path(__file__).resolve().parents[4]
-# The module imports its module_utils by FQCN: give Python a collection tree that points here.
-_COLLECTIONS = Path(tempfile.mkdtemp(prefix="cariflex-collections-"))
-(_COLLECTIONS / "ansible_collections" / "digitribe").mkdir(parents=True)
-(_COLLECTIONS / "ansible_collections" / "digitribe" / "cariflex").symlink_to(REPO_ROOT)
-sys.path.insert(0, str(_COLLECTIONS))
-
-from ansible_collections.digitribe.cariflex.plugins.module_utils import (  # noqa: E402
+from ansible_collections.digitribe.cariflex.plugins.module_utils import (
     flexmeasures_api,
 )
-from ansible_collections.digitribe.cariflex.plugins.modules import (  # noqa: E402
+from ansible_collections.digitribe.cariflex.plugins.modules import (
     flexmeasures_sensors as module,
 )
 

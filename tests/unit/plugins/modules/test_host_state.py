@@ -9,22 +9,12 @@ import http.server
 import json
 import os
 import socketserver
-import sys
-import tempfile
 import threading
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
 import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[4]
-_COLLECTIONS = Path(tempfile.mkdtemp(prefix="cariflex-collections-"))
-(_COLLECTIONS / "ansible_collections" / "digitribe").mkdir(parents=True)
-(_COLLECTIONS / "ansible_collections" / "digitribe" / "cariflex").symlink_to(REPO_ROOT)
-sys.path.insert(0, str(_COLLECTIONS))
-
-from ansible_collections.digitribe.cariflex.plugins.modules import (  # noqa: E402
+from ansible_collections.digitribe.cariflex.plugins.modules import (
     host_state as module,
 )
 

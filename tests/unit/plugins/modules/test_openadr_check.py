@@ -4,21 +4,11 @@ operator, a healthy host passes, and the documentation mirrors the argument spec
 from __future__ import annotations
 
 import copy
-import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[4]
-_COLLECTIONS = Path(tempfile.mkdtemp(prefix="cariflex-collections-"))
-(_COLLECTIONS / "ansible_collections" / "digitribe").mkdir(parents=True)
-(_COLLECTIONS / "ansible_collections" / "digitribe" / "cariflex").symlink_to(REPO_ROOT)
-sys.path.insert(0, str(_COLLECTIONS))
-
-from ansible_collections.digitribe.cariflex.plugins.modules import (  # noqa: E402
+from ansible_collections.digitribe.cariflex.plugins.modules import (
     openadr_check as module,
 )
 
