@@ -59,6 +59,22 @@ options:
     type: list
     elements: path
     default: []
+  packages:
+    description: Names of Debian packages to look up in dpkg's status database (no C(dpkg-query)
+      process, no apt cache).
+    type: list
+    elements: str
+    default: []
+  pidfiles:
+    description: Paths of PID files; each is reported running when it holds the PID of a live
+      process. A stale or unreadable file reads as not running.
+    type: list
+    elements: path
+    default: []
+  dpkg_status:
+    description: dpkg's status database, read for O(packages).
+    type: path
+    default: /var/lib/dpkg/status
   max_checksum_bytes:
     description: Larger files are read without a checksum (C(checksum) is null).
     type: int
@@ -108,7 +124,8 @@ images:
   type: dict
 networks:
   description: >-
-    By name, C(exists), and C(id), C(driver), C(subnets), C(containers) (names attached).
+    By name, C(exists), and C(id), C(driver), C(internal), C(options) (the driver's), C(subnets),
+    C(containers) (names attached).
   returned: always
   type: dict
 volumes:
@@ -120,6 +137,15 @@ files:
   description: >-
     By path, C(exists), and C(isdir), C(mode) (four octal digits, as C(ansible.builtin.stat)
     gives it), C(uid), C(gid), C(size), C(checksum) (SHA-1 of a regular file, else null).
+  returned: always
+  type: dict
+packages:
+  description: By name, C(installed) (dpkg's status is C(install ok installed)) and C(version) (null
+    when not installed).
+  returned: always
+  type: dict
+pidfiles:
+  description: By path, C(running) and C(pid) (null when the file is missing or holds no number).
   returned: always
   type: dict
 """
@@ -141,6 +167,9 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "networks": {"type": "list", "elements": "str", "default": []},
     "volumes": {"type": "list", "elements": "str", "default": []},
     "files": {"type": "list", "elements": "path", "default": []},
+    "packages": {"type": "list", "elements": "str", "default": []},
+    "pidfiles": {"type": "list", "elements": "path", "default": []},
+    "dpkg_status": {"type": "path", "default": "/var/lib/dpkg/status"},
     "max_checksum_bytes": {"type": "int", "default": 16 * 1024 * 1024},
     "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
     "timeout": {"type": "float", "default": 30},
@@ -252,6 +281,8 @@ def summarize_network(data: dict[str, Any] | None) -> dict[str, Any]:
         "exists": True,
         "id": data.get("Id"),
         "driver": data.get("Driver"),
+        "internal": bool(data.get("Internal")),
+        "options": data.get("Options") or {},
         "subnets": [c.get("Subnet") for c in ipam if c.get("Subnet")],
         "containers": sorted(
             (c or {}).get("Name", "") for c in (data.get("Containers") or {}).values()
@@ -292,6 +323,34 @@ def read_file(path: str, max_checksum_bytes: int) -> dict[str, Any]:
     return result
 
 
+def read_packages(names: list[str], status_path: str) -> dict[str, Any]:
+    """Each name's entry in dpkg's status database (one paragraph per package)."""
+    result: dict[str, Any] = {name: {"installed": False, "version": None} for name in names}
+    if not names:
+        return result
+    with open(status_path, encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    for paragraph in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in paragraph.splitlines():
+            if line and not line[0].isspace() and ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        name = fields.get("Package")
+        if name in result and fields.get("Status", "").split() == ["install", "ok", "installed"]:
+            result[name] = {"installed": True, "version": fields.get("Version")}
+    return result
+
+
+def read_pidfile(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return {"running": False, "pid": None}
+    return {"running": pid > 0 and os.path.isdir(f"/proc/{pid}"), "pid": pid}
+
+
 def read_state(engine: Engine | None, params: dict[str, Any]) -> dict[str, Any]:
     """Everything asked for; the engine is asked only when a Docker object is."""
     kinds = (
@@ -310,6 +369,8 @@ def read_state(engine: Engine | None, params: dict[str, Any]) -> dict[str, Any]:
     result["files"] = {
         path: read_file(path, params["max_checksum_bytes"]) for path in params["files"]
     }
+    result["packages"] = read_packages(params["packages"], params["dpkg_status"])
+    result["pidfiles"] = {path: read_pidfile(path) for path in params["pidfiles"]}
     return result
 
 

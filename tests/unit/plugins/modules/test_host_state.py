@@ -42,6 +42,8 @@ OBJECTS = {
     "/networks/traefik-public": {
         "Id": "n1",
         "Driver": "bridge",
+        "Internal": True,
+        "Options": {"com.docker.network.bridge.enable_ip_masquerade": "false"},
         "IPAM": {"Config": [{"Subnet": "172.29.0.0/16"}]},
         "Containers": {"c1": {"Name": "flexmeasures-server"}, "c2": {"Name": "traefik"}},
     },
@@ -131,6 +133,10 @@ def test_reads_every_kind_on_one_connection_and_missing_names_do_not_fail(engine
     }
     assert state["images"]["fm:0.9"] == {"exists": False}
     assert state["networks"]["traefik-public"]["subnets"] == ["172.29.0.0/16"]
+    assert state["networks"]["traefik-public"]["internal"] is True
+    assert state["networks"]["traefik-public"]["options"] == {
+        "com.docker.network.bridge.enable_ip_masquerade": "false"
+    }
     assert state["networks"]["traefik-public"]["containers"] == ["flexmeasures-server", "traefik"]
     assert state["networks"]["openadr-internal"] == {"exists": False}
     assert state["volumes"]["flexmeasures-db"]["mountpoint"].endswith("/flexmeasures-db/_data")
@@ -161,6 +167,57 @@ def test_files_only_never_ask_the_engine(tmp_path):
     assert state["files"][str(tmp_path)]["isdir"] is True
     with pytest.raises(module.EngineError):
         module.read_state(None, {**PARAMS, "volumes": ["v"]})
+
+
+DPKG_STATUS = """Package: docker.io
+Status: install ok installed
+Version: 20.10.24+dfsg1-1+b3
+Description: Linux container runtime
+ Package: python3-docker
+ a continuation line that looks like a field must not count
+
+Package: python3-docker
+Status: deinstall ok config-files
+Version: 5.0.3-1
+
+Package: cron
+Status: install ok installed
+Version: 3.0pl1-162
+"""
+
+
+def test_packages_are_read_from_dpkg_status_installed_only(tmp_path):
+    status = tmp_path / "status"
+    status.write_text(DPKG_STATUS)
+    state = module.read_state(
+        None,
+        {
+            **PARAMS,
+            "packages": ["docker.io", "python3-docker", "cron", "age"],
+            "dpkg_status": str(status),
+        },
+    )
+    assert state["packages"] == {
+        "docker.io": {"installed": True, "version": "20.10.24+dfsg1-1+b3"},
+        # Removed with its config files left: not installed.
+        "python3-docker": {"installed": False, "version": None},
+        "cron": {"installed": True, "version": "3.0pl1-162"},
+        "age": {"installed": False, "version": None},
+    }
+
+
+def test_a_pidfile_runs_only_when_its_process_is_alive(tmp_path):
+    alive, stale, junk = tmp_path / "alive.pid", tmp_path / "stale.pid", tmp_path / "junk.pid"
+    alive.write_text(f"{os.getpid()}\n")
+    # Above the kernel's pid_max (at most 2**22): no process can have it.
+    stale.write_text(f"{2**22 + 1}\n")
+    junk.write_text("not a pid\n")
+    paths = [str(p) for p in (alive, stale, junk, tmp_path / "missing.pid")]
+    state = module.read_state(None, {**PARAMS, "pidfiles": paths})["pidfiles"]
+    assert state[str(alive)] == {"running": True, "pid": os.getpid()}
+    assert state[str(stale)] == {"running": False, "pid": 2**22 + 1}
+    assert state[str(junk)] == {"running": False, "pid": None}
+    assert state[str(tmp_path / "missing.pid")] == {"running": False, "pid": None}
 
 
 def test_file_checksum_mode_and_owner_are_what_copy_and_stat_report(tmp_path):
