@@ -173,6 +173,16 @@ options:
   ca_path:
     description: PEM file of the CA to trust for O(url), for example a private or test CA.
     type: path
+  password_refused:
+    description:
+      - What to do when FlexMeasures refuses O(user)'s login.
+      - V(fail) fails, naming the user.
+      - V(report) changes nothing and returns RV(password_refused=true) without failing, so that a
+        play can set the password and run the module again. It saves a separate login when the
+        password is usually right. Any other error still fails.
+    type: str
+    choices: [fail, report]
+    default: fail
 notes:
   - "Talks to FlexMeasures from where the module runs: run it on the controller
     (C(delegate_to: localhost)) or on the FlexMeasures host."
@@ -255,6 +265,12 @@ actions:
     - {"action": "update", "name": "irradiance", "id": 105,
        "changes": {"event_resolution": {"before": "PT1H", "after": "PT15M"}}}
     - {"action": "create", "name": "bat_01_s2_power", "asset": "Bat_01"}
+password_refused:
+  description: True when FlexMeasures refused the login and O(password_refused=report); nothing
+    was read or changed then.
+  returned: always
+  type: bool
+  sample: false
 http_requests:
   description: Number of HTTP requests this run sent to FlexMeasures, retries included.
   returned: always
@@ -267,6 +283,8 @@ import traceback  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.digitribe.cariflex.plugins.module_utils.flexmeasures_api import (  # noqa: E402
+    TOKEN_PATH,
+    FlexMeasuresAuthError,
     FlexMeasuresClient,
     FlexMeasuresError,
 )
@@ -309,6 +327,7 @@ ARGUMENT_SPEC = dict(
     retries=dict(type="int", default=3),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
+    password_refused=dict(type="str", default="fail", choices=["fail", "report"]),
 )
 
 
@@ -424,7 +443,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    result: dict = dict(changed=False, sensors={}, assets={}, actions=[], http_requests=0)
+    result: dict = dict(
+        changed=False, sensors={}, assets={}, actions=[], http_requests=0, password_refused=False
+    )
 
     # Validate everything before talking to FlexMeasures: bad input writes nothing.
     desired = None
@@ -506,6 +527,15 @@ def main() -> None:
         if not module.check_mode:
             seeder.execute(plan, desired, account_id)
     except FlexMeasuresError as error:
+        if (
+            params["password_refused"] == "report"
+            and isinstance(error, FlexMeasuresAuthError)
+            and (error.url or "").endswith(TOKEN_PATH)
+            and not seeder.done
+        ):
+            module.exit_json(
+                **{**result, "password_refused": True, "http_requests": client.request_count}
+            )
         done = " Nothing was changed."
         if seeder.done:
             done = f" Already done: {'; '.join(seeder.done)}."

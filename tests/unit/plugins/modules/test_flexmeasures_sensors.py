@@ -38,14 +38,23 @@ def test_documentation_mirrors_the_argument_spec():
     assert set(doc["attributes"]) == {"check_mode", "diff_mode", "idempotent"}
     yaml.safe_load(module.EXAMPLES)
     returned = yaml.safe_load(module.RETURN)
-    assert {"sensors", "assets", "actions", "http_requests", "account_id"} == set(returned)
+    assert {
+        "sensors",
+        "assets",
+        "actions",
+        "http_requests",
+        "account_id",
+        "password_refused",
+    } == set(returned)
 
 
 # ----------------------------------------------------------------------------- main()
 class ScriptedFlexMeasures:
     """A transport that answers like FlexMeasures from an in-memory account."""
 
-    def __init__(self, sensors=(), assets=(), data=()):
+    def __init__(self, sensors=(), assets=(), data=(), password="s3cret", forbidden=False):
+        self.password = password
+        self.forbidden = forbidden
         self.assets = {a["id"]: a for a in assets}
         self.sensors = {s["id"]: s for s in sensors}
         self.with_data = set(data)
@@ -57,7 +66,11 @@ class ScriptedFlexMeasures:
         self.log.append((method, path.split("?")[0]))
         payload = json.loads(body) if body else None
         if path == "/api/requestAuthToken":
+            if payload["password"] != self.password:
+                return 401, b'{"message": "Invalid credentials"}'
             return 200, b'{"auth_token": "t"}'
+        if self.forbidden:
+            return 403, b'{"message": "not allowed"}'
         assert headers["Authorization"] == "t" and timeout == 30
         base = path.split("?")[0].removeprefix("/api/v3_0")
         if method == "GET" and base == "/assets":
@@ -180,3 +193,27 @@ def test_bad_input_fails_before_any_request(monkeypatch, capsys):
     result = result_of(capsys)
     assert result["failed"] is True and "nothing was changed" in result["msg"]
     assert fake.log == []
+
+
+def test_a_refused_password_is_reported_with_report_and_fails_without(monkeypatch, capsys):
+    fake = ScriptedFlexMeasures([EXISTING_METER], [EXISTING_ASSET], password="other")
+    run(monkeypatch, fake, assets=SITE, password_refused="report")
+    result = result_of(capsys)
+    assert result.get("failed") is not True
+    assert result["password_refused"] is True and result["changed"] is False
+    assert result["sensors"] == {}
+    assert fake.log == [("POST", "/api/requestAuthToken")]
+
+    run(monkeypatch, fake, assets=SITE)
+    result = result_of(capsys)
+    assert result["failed"] is True and "refused the credentials" in result["msg"]
+    assert "s3cret" not in json.dumps(result)
+
+
+def test_report_still_fails_on_a_refusal_that_is_not_the_login(monkeypatch, capsys):
+    # Logged in, then not allowed: a right the user lacks, not a password to set.
+    fake = ScriptedFlexMeasures([EXISTING_METER], [EXISTING_ASSET], forbidden=True)
+    run(monkeypatch, fake, assets=SITE, password_refused="report")
+    result = result_of(capsys)
+    assert result["failed"] is True and result["password_refused"] is False
+    assert "needs the admin role" in result["msg"]
