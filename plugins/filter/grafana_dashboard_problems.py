@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -197,7 +197,9 @@ def grafana_dashboard_render(entry: dict, sensor_ids: dict | None = None) -> dic
     if not isinstance(sensor_ids, dict):
         raise AnsibleFilterError("grafana_dashboard_render: sensor_ids must be a dict")
     name = str(entry.get("name", "?"))
-    dashboard = copy.deepcopy(entry["dashboard"])
+    # A plain copy: Ansible hands filters its own (tagged) str/dict/list types, on which the walk
+    # below was hundreds of times slower (0.36 s a dashboard in a role, for every converge).
+    dashboard = json.loads(json.dumps(entry["dashboard"]))
 
     def replace(value: Any, panel: dict | None) -> Any:
         if isinstance(value, str):
