@@ -136,7 +136,8 @@ volumes:
 files:
   description: >-
     By path, C(exists), and C(isdir), C(mode) (four octal digits, as C(ansible.builtin.stat)
-    gives it), C(uid), C(gid), C(size), C(checksum) (SHA-1 of a regular file, else null).
+    gives it), C(uid), C(gid), C(size), C(checksum) (SHA-1 of a regular file, else null); a
+    directory also has C(entries), the sorted names in it (not recursive).
   returned: always
   type: dict
 packages:
@@ -314,6 +315,8 @@ def read_file(path: str, max_checksum_bytes: int) -> dict[str, Any]:
         "size": st.st_size,
         "checksum": None,
     }
+    if stat.S_ISDIR(st.st_mode):
+        result["entries"] = sorted(os.listdir(path))
     if stat.S_ISREG(st.st_mode) and st.st_size <= max_checksum_bytes:
         digest = hashlib.sha1()
         with open(path, "rb") as handle:

@@ -163,8 +163,12 @@ def test_only_unix_sockets_are_accepted():
 
 
 def test_files_only_never_ask_the_engine(tmp_path):
-    state = module.read_state(None, {**PARAMS, "files": [str(tmp_path)]})
+    (tmp_path / "b.json").write_text("{}")
+    (tmp_path / "a").mkdir()
+    state = module.read_state(None, {**PARAMS, "files": [str(tmp_path), str(tmp_path / "b.json")]})
     assert state["files"][str(tmp_path)]["isdir"] is True
+    assert state["files"][str(tmp_path)]["entries"] == ["a", "b.json"]
+    assert "entries" not in state["files"][str(tmp_path / "b.json")]
     with pytest.raises(module.EngineError):
         module.read_state(None, {**PARAMS, "volumes": ["v"]})
 
