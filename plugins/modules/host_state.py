@@ -337,7 +337,7 @@ def read_packages(names: list[str], status_path: str) -> dict[str, Any]:
         fields: dict[str, str] = {}
         for line in paragraph.splitlines():
             if line and not line[0].isspace() and ":" in line:
-                key, _, value = line.partition(":")
+                key, value = line.split(":", 1)
                 fields[key] = value.strip()
         name = fields.get("Package")
         if name in result and fields.get("Status", "").split() == ["install", "ok", "installed"]:
