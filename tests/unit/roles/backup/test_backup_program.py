@@ -262,10 +262,12 @@ def test_success_prunes_by_the_retention_rule_and_copies_off_host(host):
     directory = Path(host["config"]["backup_dir"])
     directory.mkdir()
     now = dt.datetime.now(dt.UTC)
-    # Two on each of the last three days: the earlier of each goes, the later stays.
+    # Two on each of the last three days (UTC, the config's zone): the earlier of each goes, the
+    # later stays. Anchored at noon: hours before `now` would cross midnight early in the day.
     for n in (1, 2, 3):
+        noon = (now - dt.timedelta(days=n)).replace(hour=12, minute=0, second=0, microsecond=0)
         for hours in (1, 5):
-            name = cariflex_backup.backup_name(now - dt.timedelta(days=n, hours=hours))
+            name = cariflex_backup.backup_name(noon - dt.timedelta(hours=hours))
             (directory / name).write_bytes(b"x")
             (directory / (name + ".sha256")).write_text(f"{'0' * 64}  {name}\n")
     # A stale partial of a killed run, and an archive without its checksum: neither is a backup.
