@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from cariflex_openadr.ven.flexmeasures import (
     FlexMeasuresRefused,
     FlexMeasuresUnavailable,
 )
+from cariflex_openadr.ven.instants import EPOCH, InstantSampler
 from cariflex_openadr.ven.outbox import Outbox, Post
 from cariflex_openadr.ven.publisher import posts_for_event
 from cariflex_openadr.ven.s2_forwarder import S2Forwarder
@@ -65,6 +66,7 @@ class VEN:
         self._tasks: list[asyncio.Task[None]] = []
         self._missing_sensors: set[str] = set()
         self._last_written: dict[str, tuple[datetime, float]] = {}
+        self._soc_instants: dict[str, InstantSampler] = {}
         self._held_power: list[tuple[str, datetime, float, str]] = []
         self.soc_sensors = {r.soc_sensor for r in config.s2.resources if r.soc_sensor}
         self.signs = SignConventions(
@@ -173,19 +175,20 @@ class VEN:
                 ]
                 return
             value = self.signs.to_flexmeasures(sensor_name, value)
-        epoch = datetime(2000, 1, 1, tzinfo=UTC)
         value = round(value, 6)
         if sensor_name in self.soc_sensors:
-            # An instantaneous state: the first sample at or after each sample instant, filed at
-            # that instant (at most the RM's status interval after it).
+            # An instantaneous state, filed at each sample instant with its value at that instant
+            # (interpolated from the samples around it: instants.py).
             resolution = timedelta(seconds=self.config.s2.soc_sample_seconds)
-            start = when - (when - epoch) % resolution
-            if (self._last_written.get(sensor_name) or (None,))[0] == start:
+            sampler = self._soc_instants.setdefault(sensor_name, InstantSampler(resolution))
+            filed = sampler.add(when, value)
+            if filed is None:
                 return
+            start, value = filed[0], round(filed[1], 6)
         else:
             # A power sensor holds averages over its slots: the latest power known in the slot.
             resolution = timedelta(minutes=self.config.s2.sensor_resolution_minutes)
-            start = when - (when - epoch) % resolution
+            start = when - (when - EPOCH) % resolution
             # RMs repeat their status often; the same value in the same slot is not worth a post.
             if self._last_written.get(sensor_name) == (start, value):
                 return
