@@ -12,10 +12,13 @@ only.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -30,8 +33,43 @@ PUBLISHED = {
 }
 
 
+class DockerFailed(SystemExit):
+    """A docker command that failed, with docker's own words (not a Python traceback)."""
+
+
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True)
+    result = subprocess.run(["docker", *args], check=False, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        said = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+        raise DockerFailed(f"dev-host: `docker {args[0]}` failed: {said}")
+    return result
+
+
+@contextlib.contextmanager
+def only_one(action: str) -> Iterator[None]:
+    """One `make up` or `make down` at a time on this machine: there is one cariflex-dev per
+    engine, and two runs converging or removing it together break each other."""
+    cache = Path(os.environ.get("CARIFLEX_CACHE", Path.home() / ".cache" / "cariflex"))
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "dev-host.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run"
+            raise SystemExit(
+                f"dev-host: {holder} is already working on {NAME}; wait for it to end"
+                f" (or stop it), then run `make {action}` again"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"`make {action}` (pid {os.getpid()})")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.seek(0)
+            lock.truncate()
 
 
 def platform_options(
@@ -139,6 +177,9 @@ def up() -> int:
         f"  HTTP          http://cariflex.localhost:{PUBLISHED['80']}/  (redirects to HTTPS)\n"
         f"  local CA      {ca.relative_to(ROOT)}  (the dev host's ACME server, Pebble; trust it,"
         f" e.g. curl --cacert {ca.relative_to(ROOT)} https://cariflex.localhost:{https}/)\n"
+        "  names         curl and browsers resolve *.localhost to loopback themselves; the"
+        " system resolver (getent, Python, wget) does not: add\n"
+        "                `127.0.0.1 cariflex.localhost grafana.localhost` to /etc/hosts for those\n"
         f"  dev host      docker exec -it {NAME} bash\n"
         "  logins        admin@digitribe.fr / inventories/dev/.secrets/flexmeasures_admin_password;"
         " Grafana admin / inventories/dev/.secrets/grafana_admin_password\n",
@@ -163,4 +204,5 @@ if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in actions:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(actions[sys.argv[1]]())
+    with only_one(sys.argv[1]):
+        sys.exit(actions[sys.argv[1]]())
