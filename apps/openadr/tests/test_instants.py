@@ -34,19 +34,38 @@ def test_a_stalled_report_is_filed_at_the_instant_with_the_value_of_that_instant
     assert slope == pytest.approx(40.0)
 
 
-def test_one_value_per_instant_and_the_first_sample_as_it_is() -> None:
+def test_the_first_sample_is_not_filed_at_the_instant_before_it() -> None:
+    # The RMs connect 43 s into a minute and report every 2 s from then on. Filing the first
+    # report's value at its minute put a later state at an earlier time: over three readings a
+    # minute apart that read 40 kW as 40 x (120 - 43) / 120 = 25.7 kW, on every device alike
+    # (the simulator scenario's failure under CI load). Now that minute is left without a value.
+    times = [T0 + timedelta(seconds=s) for s in range(43, 43 + 180, 2)]
+    filed = feed(InstantSampler(MINUTE), times)
+    assert [at for at, _ in filed] == [T0 + MINUTE, T0 + 2 * MINUTE, T0 + 3 * MINUTE]
+    assert [value for _, value in filed] == pytest.approx([soc(at) for at, _ in filed])
+    slope = (filed[-1][1] - filed[0][1]) * 60 / (len(filed) - 1)
+    assert slope == pytest.approx(40.0)
+
+
+def test_one_value_per_instant_and_a_sample_on_the_instant_as_it_is() -> None:
     sampler = InstantSampler(MINUTE)
-    first = T0 + timedelta(seconds=7)
-    assert sampler.add(first, 12.5) == (T0, 12.5)  # nothing before it to interpolate from
-    assert sampler.add(first + timedelta(seconds=2), 12.6) is None  # same instant: filed
+    assert sampler.add(T0 + timedelta(seconds=7), 12.5) is None  # nothing before it: unknown
+    assert sampler.add(T0 + timedelta(seconds=9), 12.6) is None  # still nothing surrounds T0
     assert sampler.add(T0 + MINUTE, 15.0) == (T0 + MINUTE, 15.0)  # on the instant itself
+    assert sampler.add(T0 + MINUTE + timedelta(seconds=2), 15.1) is None  # filed already
 
 
 def test_samples_too_far_apart_are_not_joined() -> None:
     sampler = InstantSampler(MINUTE)
     sampler.add(T0 + timedelta(seconds=50), 10.0)
-    # 80 s without a report: the power may have changed in between, so the late value stands.
-    assert sampler.add(T0 + timedelta(seconds=130), 20.0) == (T0 + 2 * MINUTE, 20.0)
+    # 80 s without a report: the power may have changed in between, so the minute between them
+    # gets no value (neither the late one, nor a straight line through the gap)...
+    assert sampler.add(T0 + timedelta(seconds=130), 20.0) is None
+    # ... and the next minute is interpolated from the samples around it as usual.
+    assert sampler.add(T0 + timedelta(seconds=182), 21.0) == (
+        T0 + 3 * MINUTE,
+        pytest.approx(20.0 + 1.0 * 50 / 52),
+    )
 
 
 def test_an_older_sample_is_ignored() -> None:

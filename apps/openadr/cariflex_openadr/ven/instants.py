@@ -7,6 +7,7 @@ can come tens of seconds late, and filing its value at the instant would put a l
 charge at an earlier time (a 19 s stall against 60 s slots reads as a third less power). So the
 value filed is the one at the instant itself: interpolated between the sample before it and the
 sample after it, which is exact while the device runs at a constant power between the two.
+An instant no two such samples surround is left without a value rather than given a wrong one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 class InstantSampler:
     period: timedelta
     # Two samples further apart than this are not joined by a straight line (the power may have
-    # changed between them): the later one is filed as it is.
+    # changed between them): the instant between them is left without a value.
     max_gap: timedelta | None = None
     _previous: tuple[datetime, float] | None = field(default=None, init=False)
     _filed: datetime | None = field(default=None, init=False)
@@ -36,21 +37,30 @@ class InstantSampler:
         return when - (when - EPOCH) % self.period
 
     def add(self, when: datetime, value: float) -> tuple[datetime, float] | None:
-        """(instant, value at that instant) to file for this sample, or None when the sample's
-        instant is filed already (a sample older than the last one is ignored)."""
-        previous, self._previous = self._previous, (when, value)
+        """(instant, value at that instant) to file for this sample, or None when there is
+        nothing new to file: the instant is filed already, or its value is not known.
+
+        A value is known at an instant only when a sample falls on it or two samples close
+        enough together lie on either side of it. The first sample (after a start, or after a
+        gap) says nothing about the instant before it: filing its value there would put a later
+        state at an earlier time (the first report 43 s into its minute read 40 kW as 25.7 kW in
+        a three-minute slope), so that instant is skipped and the next one is interpolated."""
+        previous = self._previous
         if previous is not None and when < previous[0]:
-            self._previous = previous
-            return None
+            return None  # older than the newest sample: ignored, and not interpolated from
+        self._previous = (when, value)
         instant = self.instant_of(when)
         if instant == self._filed:
             return None
-        self._filed = instant
-        if previous is None or when == instant:
+        if when == instant:
+            self._filed = instant
             return instant, value
+        if previous is None:
+            return None
         before, before_value = previous
         assert self.max_gap is not None
         if before >= instant or when - before > self.max_gap:
-            return instant, value
+            return None
+        self._filed = instant
         share = (instant - before) / (when - before)
         return instant, before_value + (value - before_value) * share
