@@ -55,7 +55,7 @@ class Simulator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.flexmeasures = FlexMeasuresClient(fm.url, fm.email, password, fm.timeout_seconds)
         self.rng = random.Random(sim.seed or None)
-        self.storage = [Storage.from_config(s) for s in sim.storage]
+        self.storage = [Storage.from_config(s, sim.time_scale) for s in sim.storage]
         self.rms: dict[str, SimulatedRM] = {}
         for device in self.storage:
             if device.config.is_s2:
@@ -64,6 +64,7 @@ class Simulator:
                     f"{sim.s2_url.rstrip('/')}/{device.name}",
                     read_secret(device.config.s2_token_file),
                     sim.s2_reconnect_seconds,
+                    self.clock,
                 )
         self.pv_series = {
             p.name: AverageSeries(fm.sensor_id(p.sensor), "kW", QUARTER) for p in sim.pv
@@ -104,10 +105,10 @@ class Simulator:
         """Advance every device from the previous step to `now` (pure: no I/O)."""
         sim, site = self.config.simulator, self.config.site
         previous = self._last_step or now
-        seconds = max((now - previous).total_seconds(), 0.0)
-        # The powers held since the previous step move energy and make the PV averages.
+        # The powers held since the previous step (or since an instruction came between steps)
+        # move energy, and the PV powers make their averages.
         for device in self.storage:
-            device.advance(seconds * sim.time_scale)
+            device.advance_to(now)
         for plant in sim.pv:
             self.pv_series[plant.name].add(previous, now, self.pv_power[plant.name])
         # New powers from now on.
@@ -117,7 +118,7 @@ class Simulator:
         for device in self.storage:
             autonomous = storage_setpoint_kw(device.config, now, site.timezone)
             rm = self.rms.get(device.name)
-            device.set_power(rm.wanted_kw(autonomous) if rm else autonomous)
+            device.set_power(rm.wanted_kw(autonomous) if rm else autonomous, now)
             if device.name in self.soc_series:
                 self.soc_series[device.name].sample(now, device.soc_kwh)
         self._last_step = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
 from cariflex_simulator.config import PVConfig, StorageConfig
 
@@ -31,15 +32,25 @@ def pv_power_kw(
 
 @dataclass
 class Storage:
-    """A state of charge that evolves with the power it runs at, within its own limits."""
+    """A state of charge that evolves with the power it runs at, within its own limits.
+
+    It keeps the time up to which its energy is counted (`at`): a change of power first moves
+    the energy of the old power up to that moment, so the state of charge is the same however
+    late or often the simulator's steps and the RM's instructions come (a busy machine delays
+    them; it must not change the physics)."""
 
     config: StorageConfig
     soc_kwh: float
     power_kw: float = 0.0
+    at: datetime | None = None
+    # Energy moved per second of wall-clock time (tests run days in minutes).
+    time_scale: float = 1.0
 
     @classmethod
-    def from_config(cls, config: StorageConfig) -> Storage:
-        return cls(config=config, soc_kwh=config.initial_soc * config.capacity_kwh)
+    def from_config(cls, config: StorageConfig, time_scale: float = 1.0) -> Storage:
+        return cls(
+            config=config, soc_kwh=config.initial_soc * config.capacity_kwh, time_scale=time_scale
+        )
 
     @property
     def name(self) -> str:
@@ -58,9 +69,19 @@ class Storage:
             return 0.0
         return power
 
-    def set_power(self, wanted_kw: float) -> float:
+    def set_power(self, wanted_kw: float, at: datetime | None = None) -> float:
+        """Run at `wanted_kw` (within limits) from `at` on (up to `at`, at the old power)."""
+        if at is not None:
+            self.advance_to(at)
         self.power_kw = self.feasible(wanted_kw)
         return self.power_kw
+
+    def advance_to(self, now: datetime) -> None:
+        """Count the energy of the present power from `at` up to `now` (never backwards)."""
+        if self.at is not None and now > self.at:
+            self.advance((now - self.at).total_seconds() * self.time_scale)
+        if self.at is None or now > self.at:
+            self.at = now
 
     def advance(self, seconds: float) -> None:
         """Move energy for `seconds` at the present power; stop at full or empty."""

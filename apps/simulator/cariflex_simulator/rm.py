@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,8 +123,16 @@ def power_of(mode: FRBCOperationMode, factor: float) -> float:
 
 
 class SimulatedRM:
-    def __init__(self, storage: Storage, url: str, token: str, reconnect_seconds: float) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        url: str,
+        token: str,
+        reconnect_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.storage = storage
+        self._clock = clock
         self.url = url  # ws://host:port/s2/<resource_id>
         self._token = token
         self._reconnect_seconds = reconnect_seconds
@@ -251,7 +260,8 @@ class SimulatedRM:
             return
         self.instructions_received += 1
         self.instructed_kw = power_of(mode, instruction.operation_mode_factor)
-        actual = self.storage.set_power(self.instructed_kw)
+        # From the moment it arrives: the energy up to it still moves at the old power.
+        actual = self.storage.set_power(self.instructed_kw, self._clock())
         log.info("RM %s instructed %.2f kW, runs at %.2f kW", self.name, self.instructed_kw, actual)
         await self.report(force=True)
 
@@ -278,6 +288,8 @@ class SimulatedRM:
         """Actuator status when the power changed (or forced), storage status every time."""
         if self.description is None or self._socket is None:
             return
+        # The state of charge as it is now, not as the last simulation step left it.
+        self.storage.advance_to(self._clock())
         power = round(self.storage.power_kw, 6)
         if force or power != self._reported_power:
             await self._send(self._actuator_status())

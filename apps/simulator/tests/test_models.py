@@ -39,6 +39,37 @@ def test_state_of_charge_follows_power_and_stops_at_the_limits() -> None:
     assert device.soc_kwh == 0.0 and device.power_kw == 0.0
 
 
+def test_energy_does_not_depend_on_when_steps_and_instructions_come() -> None:
+    # One hour: 40 kW, then an instruction to 25 kW at 00:20:30. Simulated once with a step every
+    # 2 s, once as a busy machine runs it (steps stalled up to 45 s, the instruction arriving
+    # between two of them): the same state of charge, 10 + 40 x 20.5/60 + 25 x 39.5/60 kWh.
+    t0 = datetime(2026, 12, 7, tzinfo=UTC)
+    change = t0 + timedelta(minutes=20, seconds=30)
+    expected = 10.0 + 40.0 * 20.5 / 60 + 25.0 * 39.5 / 60
+
+    def run(step_offsets: list[float]) -> float:
+        device = battery(initial_soc=0.1)
+        instructed: float | None = None
+        for offset in step_offsets:
+            now = t0 + timedelta(seconds=offset)
+            if instructed is None and now > change:
+                # The RM follows the instruction when it arrives, between two steps.
+                instructed = device.set_power(25.0, change)
+            device.advance_to(now)
+            device.set_power(instructed if instructed is not None else 40.0, now)
+        return device.soc_kwh
+
+    regular = [float(s) for s in range(0, 3601, 2)]
+    stalled = [0.0, 2.0, 47.0, 49.0, 600.0, 1201.0, 1246.0, 2000.0, 3599.0, 3600.0]
+    assert run(regular) == pytest.approx(expected)
+    assert run(stalled) == pytest.approx(expected)
+    # Time never runs backwards: an older moment moves no energy.
+    device = battery(initial_soc=0.5)
+    device.set_power(50.0, t0 + timedelta(hours=1))
+    device.advance_to(t0)
+    assert device.soc_kwh == pytest.approx(50.0)
+
+
 def test_clear_sky_is_dark_at_night_and_bright_at_noon_in_paris() -> None:
     night = datetime(2026, 6, 21, 0, 0, tzinfo=UTC)
     noon = datetime(2026, 6, 21, 11, 50, tzinfo=UTC)  # solar noon in Paris, summer
