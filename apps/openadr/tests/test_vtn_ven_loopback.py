@@ -185,3 +185,32 @@ async def test_operator_cli_inside_the_container(site: Site) -> None:
     assert code == 0 and json.loads(out)["cancelled"] is True
     code, out, _ = await run("status")
     assert code == 0 and json.loads(out)["vtn_id"] == "CariflexVTN"
+
+
+async def test_the_opt_response_does_not_wait_for_s2_or_flexmeasures(site: Site) -> None:
+    # openleadr sends the opt response when on_event returns, from inside its poll job, and skips
+    # the polls due while that job runs. An S2 fan-out that hangs (a resource manager that stopped
+    # reading, a machine under load) must neither hold the answer back nor stop the polling.
+    vtn = await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    released = asyncio.Event()
+    forwarded: list[str] = []
+
+    async def hanging_handle(event) -> None:
+        await released.wait()
+        forwarded.append(event.event_id)
+
+    ven.forwarder.handle = hanging_handle  # type: ignore[method-assign]
+    created = await site.admin(
+        "POST", "/events", {"kind": "load_control", "value": 0.3, "duration_minutes": 60}
+    )
+    event_id = created["event_id"]
+    await wait_for(lambda: _response(site, event_id) == "optIn", what="optIn at the VTN")
+    polled = vtn.last_poll[VEN_NAME]
+    await wait_for(lambda: vtn.last_poll[VEN_NAME] > polled, what="the next poll")
+    assert forwarded == []
+    released.set()
+    await wait_for(lambda: forwarded == [event_id], what="the event forwarded to S2")
+    # ... and written for FlexMeasures (unreachable here: it waits in the outbox).
+    await wait_for(lambda: ven.outbox.pending() >= 1, what="the event in the outbox")

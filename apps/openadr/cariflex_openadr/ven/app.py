@@ -60,6 +60,7 @@ class VEN:
         self.forwarder = S2Forwarder(self.s2)
         self.events: dict[str, ReceivedEvent] = {}
         self.opt_answers: dict[str, str] = {}
+        self._received: asyncio.Queue[ReceivedEvent] = asyncio.Queue()
         self.client = self._new_client()
         self.refused_events: list[str] = []
         self.received_at: dict[str, float] = {}  # perf_counter per event id, for benchmarks
@@ -139,16 +140,27 @@ class VEN:
         if answer != "optIn":
             return answer
         self.events[received.event_id] = received
-        # Neither a missing sensor id nor an S2 fault may take the other path down with it.
-        try:
-            await self.forwarder.handle(received)
-        except Exception:
-            log.exception("forwarding event %s to S2 failed", received.event_id)
-        try:
-            self._publish(received)
-        except ConfigError as err:
-            log.error("event %s not posted to FlexMeasures: %s", received.event_id, err)
+        # Answered first, acted on after: openleadr sends the opt response only when this
+        # returns, from inside its poll job, and skips the polls due meanwhile. Instructing the
+        # S2 fleet and writing the outbox (slow on a busy machine) must hold up neither.
+        self._received.put_nowait(received)
         return answer
+
+    async def _act_on_events(self) -> None:
+        """Forward each answered event to S2 and FlexMeasures, in the order they came."""
+        while True:
+            received = await self._received.get()
+            # Neither a missing sensor id nor an S2 fault may take the other path down with it.
+            try:
+                await self.forwarder.handle(received)
+            except Exception:
+                log.exception("forwarding event %s to S2 failed", received.event_id)
+            try:
+                self._publish(received)
+            except ConfigError as err:
+                log.error("event %s not posted to FlexMeasures: %s", received.event_id, err)
+            except Exception:
+                log.exception("event %s not posted to FlexMeasures", received.event_id)
 
     def _publish(self, event: ReceivedEvent) -> None:
         posts = posts_for_event(event, self.config.flexmeasures)
@@ -240,6 +252,7 @@ class VEN:
 
     async def start(self, s2_host: str | None = None, s2_port: int | None = None) -> int:
         self._tasks.append(asyncio.create_task(self.deliverer.run(), name="fm-deliverer"))
+        self._tasks.append(asyncio.create_task(self._act_on_events(), name="ven-events"))
         self._tasks.append(asyncio.create_task(self._learn_sign_conventions(), name="fm-signs"))
         s2_bound = await self.s2.start(s2_host, s2_port)
         self._tasks.append(asyncio.create_task(self._stay_registered(), name="ven-registration"))
