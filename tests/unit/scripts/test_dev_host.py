@@ -49,6 +49,7 @@ def test_a_second_make_up_is_refused_while_one_runs(fake_docker: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
     assert second.returncode == 1
     assert f"`make up` (pid {os.getpid()}) is already working on cariflex-dev" in second.stderr
@@ -60,6 +61,7 @@ def test_a_second_make_up_is_refused_while_one_runs(fake_docker: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert fake_docker.exists()
     assert "already working" not in third.stderr

@@ -66,8 +66,8 @@ def test_a_parameter_that_differs_is_changed_and_only_it(tmp_path, tree, change,
     converge(tree)
     app = tmp_path / "conf" / "app.yml"
     change(app)
-    files, changed, _ = converge(tree)
-    assert changed == [str(app)]
+    files, changed, diffs = converge(tree)
+    assert changed == [str(app)] and len(diffs) == 1
     assert files[str(app)]["what"] == what
     assert app.read_text() == "a: 1\n" and mode_of(app) == 0o640
 
@@ -80,7 +80,7 @@ def test_owner_and_group_are_converged(tmp_path: Path) -> None:
     assert (path.stat().st_uid, path.stat().st_gid) == (1, 0)
     os.chown(path, 0, 1)
     files, changed, diffs = converge([entry])
-    assert files[str(path)]["what"] == ["owner", "group"]
+    assert changed == [str(path)] and files[str(path)]["what"] == ["owner", "group"]
     assert (path.stat().st_uid, path.stat().st_gid) == (1, 0)
     assert diffs[0]["before"] == "x\n# owner 0, group 1\n"
     assert diffs[0]["after"] == "x\n# owner 1, group 0\n"
@@ -90,7 +90,7 @@ def test_an_exists_file_keeps_what_its_service_wrote(tmp_path: Path, tree) -> No
     converge(tree)
     acme = tmp_path / "conf" / "acme.json"
     acme.write_text('{"certificates": []}')
-    _, changed, _ = converge(tree)
+    changed = converge(tree)[1]
     assert changed == [] and acme.read_text() == '{"certificates": []}'
 
 
@@ -102,7 +102,7 @@ def test_check_mode_reports_and_writes_nothing(tmp_path: Path, tree) -> None:
     app = tmp_path / "conf" / "app.yml"
     app.write_text("edited by hand\n")
     files, changed, diffs = converge(tree, check_mode=True)
-    assert changed == [str(app)]
+    assert changed == [str(app)] and files[str(app)]["what"] == ["content"]
     assert diffs[0]["before"].startswith("edited by hand\n")
     assert diffs[0]["after"].startswith("a: 1\n")
     assert app.read_text() == "edited by hand\n"
@@ -116,7 +116,7 @@ def test_a_secret_never_appears_in_a_diff(tmp_path: Path) -> None:
         {"path": str(path), "secret_content": "new-secret-value", "mode": "0600"},
     ):
         path.write_text("old-secret-value")
-        _, changed, diffs = converge([entry], check_mode=True)
+        changed, diffs = converge([entry], check_mode=True)[1:]
         assert changed == [str(path)]
         text = repr(diffs)
         assert "secret-value" not in text
@@ -124,7 +124,7 @@ def test_a_secret_never_appears_in_a_diff(tmp_path: Path) -> None:
     # Only the mode differs: the diff says so, and that the content did not change.
     path.write_text("new-secret-value")
     path.chmod(0o644)
-    _, _, diffs = converge([entry])
+    diffs = converge([entry])[2]
     assert diffs[0]["before"] == module.SECRET_NOTE + "# mode 0644\n"
     assert diffs[0]["after"] == module.SECRET_NOTE + "# mode 0600\n"
 
