@@ -86,6 +86,11 @@ options:
         description: A command run on the new content before it replaces the file; C(%s) is the
           path of the new content. Not run in check mode.
         type: str
+      exclusive:
+        description: For a C(directory), remove what it holds that this call does not list
+          (files and folders directly in it), e.g. dashboards a role no longer provides.
+        type: bool
+        default: false
       secret:
         description: The content is a secret; C(--diff) says that it changed, never what it is.
           Every entry of a task with C(no_log) counts as a secret.
@@ -213,8 +218,8 @@ def read_content(path):
 
 def desired(entry):
     """The checked form of one entry: everything resolved, or Refused."""
-    path = entry["path"]
-    if not os.path.isabs(path):
+    path = os.path.normpath(entry["path"]) if entry["path"] else entry["path"]
+    if not path or not os.path.isabs(path):
         raise Refused(f"{path}: path must be absolute")
     state = entry.get("state") or "file"
     content = entry.get("content")
@@ -236,7 +241,10 @@ def desired(entry):
         "gid": resolve_id(path, "group", entry.get("group")),
         "validate": entry.get("validate"),
         "secret": secret,
+        "exclusive": bool(entry.get("exclusive")),
     }
+    if want["exclusive"] and state != "directory":
+        raise Refused(f"{path}: exclusive is for a directory (state: directory)")
     if want["validate"] and "%s" not in want["validate"]:
         raise Refused(f"{path}: validate must contain %s (the path of the new content)")
     return want
@@ -385,6 +393,21 @@ def converge(entries, check_mode, run_command):
         if want["state"] == "file" and current["kind"] == "file":
             content_now = read_content(want["path"])
         plans.append((want, current, content_now, compare(want, current, content_now)))
+    # What an exclusive folder holds beyond the listed paths goes, after everything else.
+    for want in wants:
+        if want["exclusive"] and os.path.isdir(want["path"]):
+            for name in sorted(os.listdir(want["path"])):
+                path = os.path.join(want["path"], name)
+                if path not in seen:
+                    gone = {
+                        "path": path,
+                        "state": "absent",
+                        "mode": None,
+                        "uid": None,
+                        "gid": None,
+                        "secret": False,
+                    }
+                    plans.append((gone, read_current(path), None, ["removed"]))
 
     files, changed_paths, diffs = {}, [], []
     for want, current, content_now, what in plans:
@@ -432,6 +455,7 @@ ARGUMENT_SPEC = dict(
             owner=dict(type="str"),
             group=dict(type="str"),
             validate=dict(type="str"),
+            exclusive=dict(type="bool", default=False),
             secret=dict(type="bool", default=False),
         ),
     ),

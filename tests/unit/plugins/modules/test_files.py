@@ -167,6 +167,27 @@ def test_a_folder_where_a_file_is_wanted_is_refused_and_kept(tmp_path: Path) -> 
     assert (tmp_path / "acme.json" / "keep").read_text() == "data"
 
 
+def test_an_exclusive_folder_loses_what_is_not_listed(tmp_path: Path) -> None:
+    folder = tmp_path / "dashboards"
+    folder.mkdir()
+    (folder / "old.json").write_text("{}")
+    (folder / "stray").mkdir()
+    entries = [
+        {"path": str(folder) + "/", "state": "directory", "exclusive": True},
+        {"path": str(folder / "site.json"), "content": "{}\n"},
+    ]
+    files, changed, diffs = converge(entries, check_mode=True)
+    assert changed == [str(folder / "site.json"), str(folder / "old.json"), str(folder / "stray")]
+    assert files[str(folder / "old.json")]["what"] == ["removed"]
+    assert diffs[1]["after"] == "(absent)\n"
+    assert (folder / "old.json").exists() and (folder / "stray").is_dir()
+    converge(entries)
+    assert sorted(os.listdir(folder)) == ["site.json"]
+    assert converge(entries)[1] == []
+    with pytest.raises(module.Refused, match="exclusive is for a directory"):
+        converge([{"path": str(folder / "site.json"), "content": "{}\n", "exclusive": True}])
+
+
 def test_a_path_listed_twice_is_refused(tmp_path: Path) -> None:
     entry = {"path": str(tmp_path / "a"), "content": "x"}
     with pytest.raises(module.Refused, match="listed twice"):
