@@ -63,8 +63,13 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"{path}: give one of content, template and src, not {given}")
         prepared = {key: value for key, value in entry.items() if key not in SOURCES}
         content = None
+        template_vars = prepared.pop("template_vars", None) or {}
+        if not isinstance(template_vars, dict):
+            raise AnsibleActionFail(f"{path}: template_vars must be a mapping")
+        if template_vars and "template" not in given:
+            raise AnsibleActionFail(f"{path}: template_vars is for a template")
         if "template" in given:
-            content = self._render(path, str(entry["template"]), task_vars)
+            content = self._render(path, str(entry["template"]), task_vars, template_vars)
         elif "src" in given:
             content = self._read(path, str(entry["src"]))
         elif "content" in given:
@@ -78,7 +83,9 @@ class ActionModule(ActionBase):
             prepared["secret_content" if secret else "content"] = content
         return prepared
 
-    def _render(self, path: str, name: str, task_vars: dict[str, Any]) -> str:
+    def _render(
+        self, path: str, name: str, task_vars: dict[str, Any], template_vars: dict[str, Any]
+    ) -> str:
         try:
             found = self._find_needle("templates", name)
         except Exception as err:
@@ -87,7 +94,7 @@ class ActionModule(ActionBase):
             "ansible.builtin.template", loader=self._loader, templar=self._templar
         )
         try:
-            rendered = lookup.run([found], variables=task_vars)[0]
+            rendered = lookup.run([found], variables=task_vars, template_vars=template_vars)[0]
         except Exception as err:
             raise AnsibleActionFail(f"{path}: template {name} failed to render: {err}") from err
         return str(to_text(rendered))

@@ -69,6 +69,10 @@ options:
       template:
         description: A Jinja template in the role's C(templates/) (action plugin only).
         type: str
+      template_vars:
+        description: Variables for this O(files[].template) only, beside the task's (action
+          plugin only), e.g. the item of a list of similar files.
+        type: dict
       src:
         description: A file in the role's C(files/) (action plugin only).
         type: str
@@ -450,6 +454,7 @@ ARGUMENT_SPEC = dict(
             content=dict(type="str"),
             secret_content=dict(type="str", no_log=True),
             template=dict(type="str"),
+            template_vars=dict(type="dict"),
             src=dict(type="str"),
             mode=dict(type="str"),
             owner=dict(type="str"),

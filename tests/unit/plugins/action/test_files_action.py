@@ -27,6 +27,7 @@ TASKS = """
         mode: "0640"
         validate: "grep -q name= %s"
       - {{path: "{out}/static.txt", src: static.txt}}
+      - {{path: "{out}/item.conf", template: app.conf.j2, template_vars: {{demo_name: two}}}}
       - {{path: "{out}/password", content: "{{{{ demo_password }}}}", mode: "0600", secret: true}}
   register: demo__files
 
@@ -87,6 +88,7 @@ def test_render_checksums_diff_without_secrets_and_a_quiet_second_run(project: P
     rendered = f"name=one\npassword={SECRET}\n"
     assert (out / "app.conf").read_text() == rendered
     assert (out / "static.txt").read_text() == "static\n"
+    assert (out / "item.conf").read_text() == f"name=two\npassword={SECRET}\n"
     assert (out / "password").read_text() == SECRET
     result = json.loads((project / "out.json").read_text())
     assert (
@@ -96,6 +98,7 @@ def test_render_checksums_diff_without_secrets_and_a_quiet_second_run(project: P
         str(out),
         str(out / "app.conf"),
         str(out / "static.txt"),
+        str(out / "item.conf"),
         str(out / "password"),
     ]
     # The diff shows configuration; the secret (a content of its own, or inside a rendered
