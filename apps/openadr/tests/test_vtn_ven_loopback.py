@@ -214,3 +214,24 @@ async def test_the_opt_response_does_not_wait_for_s2_or_flexmeasures(site: Site)
     await wait_for(lambda: forwarded == [event_id], what="the event forwarded to S2")
     # ... and written for FlexMeasures (unreachable here: it waits in the outbox).
     await wait_for(lambda: ven.outbox.pending() >= 1, what="the event in the outbox")
+
+
+async def test_an_event_id_of_digits_is_answered(site: Site) -> None:
+    # openleadr's XML parser turns "183973031365" into the int 183973031365 on both sides, so the
+    # VEN's opt response named an event the VTN's store did not know (seen in CI: the event was
+    # acted on, never recorded as answered). Events stored with such ids are still matched, a
+    # leading zero too: the stored id is looked up by value.
+    vtn = await site.start_vtn()
+    ven = await site.start_ven()
+    await wait_for(lambda: ven.registered, what="registration")
+    start = datetime.now(UTC).replace(microsecond=0)
+    for event_id in ("183973031365", "000000000042"):
+        vtn.add_unchecked_event(
+            EventRecord(
+                event_id, EventKind.LOAD_CONTROL, (Interval(start, timedelta(hours=1), 0.5),)
+            )
+        )
+    await wait_for(lambda: _response(site, "183973031365") == "optIn", what="optIn for digits")
+    await wait_for(lambda: _response(site, "000000000042") == "optIn", what="optIn, leading 0s")
+    # The VEN sees what openleadr parsed ("42"); the VTN no longer makes such ids.
+    assert {"183973031365", "42"} <= set(ven.events)

@@ -41,8 +41,9 @@ class _Answers(dict[str, str]):
         super().__init__()
         self._known = known
 
-    def __missing__(self, event_id: str) -> str:
-        return self._known.get(event_id, "optOut")
+    def __missing__(self, event_id: object) -> str:
+        # openleadr hands an id of digits over as an int; ours are kept by their text.
+        return self._known.get(str(event_id), "optOut")
 
 
 class VEN:

@@ -31,7 +31,7 @@ from cariflex_openadr.signals import (
 from cariflex_openadr.vtn.admin import admin_app
 from cariflex_openadr.vtn.openadr_events import to_openleadr
 from cariflex_openadr.vtn.prices import PriceLoader, prices_for_day
-from cariflex_openadr.vtn.store import EventRecord, EventStore, new_event_id
+from cariflex_openadr.vtn.store import EventRecord, EventStore, looks_numeric, new_event_id
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +147,14 @@ class VTN:
         self._pending.discard(ven_id)
         return self._events_for(ven_id) or None
 
-    async def on_created_event(self, ven_id: str, event_id: str, opt_type: str) -> None:
-        record = self.store.get(event_id)
+    async def on_created_event(self, ven_id: str, event_id: Any, opt_type: str) -> None:
+        # event_id is what openleadr parsed: an int when the id is made of digits.
+        record = self.store.find(event_id)
         if record is None:
             log.warning("opt response %s from %s for unknown event %s", opt_type, ven_id, event_id)
             return
-        self.store.record_response(event_id, ven_id, opt_type, record.modification_number)
-        log.info("VEN %s answered %s to event %s", ven_id, opt_type, event_id)
+        self.store.record_response(record.event_id, ven_id, opt_type, record.modification_number)
+        log.info("VEN %s answered %s to event %s", ven_id, opt_type, record.event_id)
 
     def _changed(self) -> None:
         self._pending.update(self.config.allowed_ven_names)
@@ -165,6 +166,10 @@ class VTN:
     ) -> EventRecord:
         intervals = sorted(intervals, key=lambda i: i.start)
         validate_intervals(kind, intervals)
+        if event_id is not None and looks_numeric(event_id):
+            raise InvalidEvent(
+                f"event id {event_id!r} looks like a number: openleadr would hand it back as one"
+            )
         record = EventRecord(event_id or new_event_id(), kind, tuple(intervals))
         if record.event_id in self.store.events:
             raise InvalidEvent(f"event {record.event_id} exists already")

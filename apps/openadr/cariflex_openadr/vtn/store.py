@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -48,8 +49,22 @@ class EventRecord:
         return replace(self, modification_number=self.modification_number + 1, **changes)
 
 
+# openleadr's XML parser turns any text that looks like a number into one, on both sides: an
+# event id of digits comes back in the VEN's opt response as an int ("000123" as 123).
+_LOOKS_NUMERIC = re.compile(r"-?[\d.]+")
+
+
+def looks_numeric(event_id: str) -> bool:
+    return _LOOKS_NUMERIC.fullmatch(event_id) is not None
+
+
 def new_event_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """Twelve hex digits, never all of them decimal (one id in 280 would be, and openleadr would
+    hand it back as a number)."""
+    while True:
+        candidate = uuid.uuid4().hex[:12]
+        if not looks_numeric(candidate):
+            return candidate
 
 
 def _to_json(record: EventRecord) -> dict[str, Any]:
@@ -123,6 +138,23 @@ class EventStore:
 
     def get(self, event_id: str) -> EventRecord | None:
         return self.events.get(event_id)
+
+    def find(self, event_id: object) -> EventRecord | None:
+        """The event an id parsed by openleadr names: the text as it is, or, when openleadr made a
+        number of it, the stored id of digits with that value (events stored before ids were
+        kept from looking numeric)."""
+        record = self.events.get(str(event_id))
+        numeric = isinstance(event_id, int | float) and not isinstance(event_id, bool)
+        if record is not None or not numeric:
+            return record
+        for candidate in self.events.values():
+            if looks_numeric(candidate.event_id):
+                try:
+                    if float(candidate.event_id) == float(event_id):
+                        return candidate
+                except ValueError:  # "1.2.3" looks numeric to openleadr's pattern, is not one
+                    continue
+        return None
 
     def live(self, now: datetime | None = None) -> list[EventRecord]:
         """Events a VEN still has to know about: not ended (cancelled ones until they end)."""
