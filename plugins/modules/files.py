@@ -100,6 +100,14 @@ options:
           Every entry of a task with C(no_log) counts as a secret.
         type: bool
         default: false
+      return_previous:
+        description:
+          - Return the file's content as it was before this call, in RV(files)[path].previous
+            (null when there was no file), for what follows a change and needs the old content
+            (compare it with the new one, or put it back when a service refuses the new one).
+          - For a C(file) that is not a secret.
+        type: bool
+        default: false
 notes:
   - Contents are text (UTF-8). A file whose content holds a secret (a rendered configuration
     with a password in it, too) must say O(files[].secret), or the task C(no_log).
@@ -137,7 +145,7 @@ changed_paths:
   sample: [/opt/traefik/config/traefik.yml]
 files:
   description: Per path, whether it changed and what about it (C(created), C(content), C(mode),
-    C(owner), C(group), C(removed)).
+    C(owner), C(group), C(removed)); with O(files[].return_previous), C(previous) too.
   returned: always
   type: dict
   sample: {"/opt/traefik/config/traefik.yml": {"changed": true, "what": ["content"]}}
@@ -247,6 +255,9 @@ def desired(entry):
         "secret": secret,
         "exclusive": bool(entry.get("exclusive")),
     }
+    want["return_previous"] = bool(entry.get("return_previous"))
+    if want["return_previous"] and (state != "file" or secret):
+        raise Refused(f"{path}: return_previous is for a file (state: file) that is not a secret")
     if want["exclusive"] and state != "directory":
         raise Refused(f"{path}: exclusive is for a directory (state: directory)")
     if want["validate"] and "%s" not in want["validate"]:
@@ -417,6 +428,10 @@ def converge(entries, check_mode, run_command):
     for want, current, content_now, what in plans:
         path = want["path"]
         files[path] = {"changed": bool(what), "what": what}
+        if want.get("return_previous"):
+            files[path]["previous"] = (
+                None if content_now is None else content_now.decode("utf-8", "replace")
+            )
         if not what:
             continue
         changed_paths.append(path)
@@ -462,6 +477,7 @@ ARGUMENT_SPEC = dict(
             validate=dict(type="str"),
             exclusive=dict(type="bool", default=False),
             secret=dict(type="bool", default=False),
+            return_previous=dict(type="bool", default=False),
         ),
     ),
 )

@@ -150,6 +150,8 @@ def test_a_content_that_fails_validation_leaves_the_file_as_it_was(tmp_path: Pat
         ({"state": "directory", "content": "x"}, "content is given but state is directory"),
         ({"content": "x", "validate": "true"}, "must contain %s"),
         ({"content": "x", "secret_content": "y"}, "not both"),
+        ({"content": "x", "secret": True, "return_previous": True}, "return_previous is for"),
+        ({"state": "exists", "return_previous": True}, "return_previous is for"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, entry, message) -> None:
@@ -157,6 +159,23 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, entry, messag
     with pytest.raises(module.Refused, match=message.replace("(", r"\(").replace(")", r"\)")):
         converge([first, {"path": str(tmp_path / "second"), **entry}])
     assert not (tmp_path / "first").exists()
+
+
+def test_the_previous_content_is_returned_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.json"
+    entry = {"path": str(path), "content": '{"a": 2}\n', "return_previous": True}
+    files, _, _ = converge([entry])
+    assert files[str(path)]["previous"] is None  # no file before
+    path.write_text('{"a": 1}\n')
+    files, changed, _ = converge([entry], check_mode=True)
+    assert files[str(path)]["previous"] == '{"a": 1}\n' and changed == [str(path)]
+    files, _, _ = converge([entry])
+    assert files[str(path)]["previous"] == '{"a": 1}\n'
+    assert path.read_text() == '{"a": 2}\n'
+    files, changed, _ = converge([entry])
+    assert files[str(path)]["previous"] == '{"a": 2}\n' and changed == []
+    files, _, _ = converge([{"path": str(path), "content": "x"}])
+    assert "previous" not in files[str(path)]
 
 
 def test_a_folder_where_a_file_is_wanted_is_refused_and_kept(tmp_path: Path) -> None:
