@@ -164,18 +164,20 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, entry, messag
 def test_the_previous_content_is_returned_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "daemon.json"
     entry = {"path": str(path), "content": '{"a": 2}\n', "return_previous": True}
-    files, _, _ = converge([entry])
-    assert files[str(path)]["previous"] is None  # no file before
+
+    def previous(check_mode: bool = False):
+        files, changed, diffs = converge([entry], check_mode=check_mode)
+        assert len(diffs) == len(changed)
+        return files[str(path)]["previous"], changed
+
+    assert previous() == (None, [str(path)])  # no file before
     path.write_text('{"a": 1}\n')
-    files, changed, _ = converge([entry], check_mode=True)
-    assert files[str(path)]["previous"] == '{"a": 1}\n' and changed == [str(path)]
-    files, _, _ = converge([entry])
-    assert files[str(path)]["previous"] == '{"a": 1}\n'
+    assert previous(check_mode=True) == ('{"a": 1}\n', [str(path)])
+    assert previous() == ('{"a": 1}\n', [str(path)])
     assert path.read_text() == '{"a": 2}\n'
-    files, changed, _ = converge([entry])
-    assert files[str(path)]["previous"] == '{"a": 2}\n' and changed == []
-    files, _, _ = converge([{"path": str(path), "content": "x"}])
-    assert "previous" not in files[str(path)]
+    assert previous() == ('{"a": 2}\n', [])
+    files, changed, diffs = converge([{"path": str(path), "content": "x"}])
+    assert "previous" not in files[str(path)] and changed == [str(path)] and len(diffs) == 1
 
 
 def test_a_folder_where_a_file_is_wanted_is_refused_and_kept(tmp_path: Path) -> None:
