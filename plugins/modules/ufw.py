@@ -22,7 +22,8 @@ description:
     differs.
   - Everything is checked before anything changes, including O(keep_open). A declared state
     that would lock out the address Ansible connects from is refused, naming the fix.
-  - Not yet used by the C(firewall) role, which still compares in YAML (issue 20).
+  - The C(firewall) role calls it in check mode to learn whether anything differs, and only then
+    arms its dead-man switch and calls it again to converge.
 author:
   - Digitribe (@digitribe)
 attributes:
@@ -142,7 +143,8 @@ options:
         type: int
         required: true
 notes:
-  - UFW and iptables must be installed; the module fails with the command to install them.
+  - UFW and iptables must be installed for a real call; the module fails with the command to
+    install them.
 """
 
 EXAMPLES = r"""
@@ -174,6 +176,18 @@ rules_removed:
   returned: always
   type: list
   elements: str
+unforeseen:
+  description: >-
+    Rules the comparison found missing that UFW already held (it skipped adding them). Not a
+    change, but a form of rule the comparison does not know yet.
+  returned: when there were any
+  type: list
+  elements: str
+installed:
+  description: Whether UFW and iptables are installed. Without them a check-mode call says that
+    everything would change (C(changed) true), and a real call fails.
+  returned: always
+  type: bool
 kept_open_by:
   description: The declared rules that let O(keep_open) in.
   returned: when O(keep_open) is given
@@ -247,14 +261,21 @@ def checked_rules(rules):
 def expected_tuples(rule):
     """The tuple lines UFW keeps for a rule (user.rules, user6.rules), as read_state() has them."""
     head = f"tuple allow {rule['proto']} {rule['port'] or 'any'}"
-    if rule["network"] is None:
+    network = rule["network"]
+    # UFW keeps a host's source without its /32 (or /128).
+    source = (
+        str(network.network_address)
+        if network is not None and network.prefixlen == network.max_prefixlen
+        else str(network)
+    )
+    if network is None:
         return [
             f"{head} 0.0.0.0/0 any 0.0.0.0/0 in comment={rule['name']}",
             f"{head} ::/0 any ::/0 in comment={rule['name']}",
         ]
-    if rule["network"].version == 6:
-        return [f"{head} ::/0 any {rule['network']} in comment={rule['name']}"]
-    return [f"{head} 0.0.0.0/0 any {rule['network']} in comment={rule['name']}"]
+    if network.version == 6:
+        return [f"{head} ::/0 any {source} in comment={rule['name']}"]
+    return [f"{head} 0.0.0.0/0 any {source} in comment={rule['name']}"]
 
 
 def parse_tuples(text):
@@ -586,6 +607,21 @@ def main():
     def run(argv, data=None):
         return module.run_command(argv, data=data, binary_data=data is not None)
 
+    missing = [name for name in ("ufw", "iptables") if module.get_bin_path(name) is None]
+    if missing:
+        if not module.check_mode:
+            module.fail_json(
+                msg=f"{' and '.join(missing)} not installed: apt-get install ufw iptables"
+                " (the firewall role installs them)"
+            )
+        # What a check-mode call says on a host without UFW: everything would change.
+        module.exit_json(
+            changed=True,
+            installed=False,
+            changes=[f"install {' '.join(missing)}"],
+            rules_added=[],
+            rules_removed=[],
+        )
     live = module.params.get("live_chain")
     try:
         state = read_state(run, live["chain"] if live else None)
@@ -608,9 +644,18 @@ def main():
                             f" {(err or out).strip()[:300]}",
                             changes=changes,
                         )
+                    if (
+                        argv[1] == "allow"
+                        and "Skipping adding existing rule" in out
+                        and ("Rule added" not in out)
+                    ):
+                        # UFW held the rule in a form this module did not foresee: no change,
+                        # and the comparison has a case to learn (reported, not hidden).
+                        changes.pop()
+                        result.setdefault("unforeseen", []).append(what)
     except Refused as err:
         module.fail_json(msg=str(err))
-    output = dict(changed=bool(changes), changes=changes, **result)
+    output = dict(changed=bool(changes), installed=True, changes=changes, **result)
     if module._diff and changes:
         after = state if module.check_mode else read_state(run, live["chain"] if live else None)
         output["diff"] = dict(

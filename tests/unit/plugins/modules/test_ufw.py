@@ -272,3 +272,20 @@ def test_documentation_mirrors_the_argument_spec() -> None:
                 compare(doc["suboptions"], option["options"], f"{where}{name}.")
 
     compare(yaml.safe_load(ufw.DOCUMENTATION)["options"], ufw.ARGUMENT_SPEC, "")
+    assert set(yaml.safe_load(ufw.RETURN)) >= {"changes", "rules_added", "installed"}
+    assert yaml.safe_load(ufw.EXAMPLES)
+
+
+@pytest.mark.parametrize(
+    ("source", "kept"),
+    [
+        ("198.51.100.7/32", "198.51.100.7"),
+        ("2001:db8::7/128", "2001:db8::7"),
+        ("10.1.2.3/8", "10.0.0.0/8"),
+    ],
+)
+def test_sources_are_compared_as_ufw_keeps_them(source, kept) -> None:
+    # UFW drops a host's /32 or /128 and keeps a network by its network address; compared as
+    # given, a converged host would add its rules again on every run.
+    rule = ufw.checked_rules([{"name": "ssh", "from": source, "port": "22"}])[0]
+    assert ufw.expected_tuples(rule)[0].split()[6] == kept
